@@ -1,0 +1,67 @@
+/* ae-engine.h: running a model on frames.
+ *
+ * An AeEngine is a compute device (the OpenBLAS CPU backend today); an
+ * AePlan binds an engine, a model and a frame size, allocates everything
+ * once, and then runs frame after frame without allocating.
+ *
+ * Frames of any size are accepted: the plan pads them by reflection to the
+ * network's stride and crops back (docs/MODEL-FORMAT.md), and cuts large
+ * frames into tiles with a halo of the network's receptive radius, so the
+ * result equals whole-frame processing while memory stays bounded.
+ *
+ * Thread-safety: an engine may be shared; a plan runs one frame at a time.
+ */
+#pragma once
+
+#include "ae-model.h"
+#include "ae-frame.h"
+
+G_BEGIN_DECLS
+
+typedef struct _AeEngine AeEngine;
+typedef struct _AePlan AePlan;
+
+typedef struct {
+  /* "auto" (NULL), "cpu", "vulkan", "vulkan:N"; the environment variable
+   * AE_DEVICE overrides "auto". */
+  const char *device;
+  /* worker threads; 0 = one per core */
+  int threads;
+} AeEngineParams;
+
+AeEngine *ae_engine_new (const AeEngineParams *params, GError **error);
+void ae_engine_free (AeEngine *e);
+/* "cpu" or "vulkan:N (device name)": what really runs. */
+const char *ae_engine_get_backend_name (const AeEngine *e);
+int ae_engine_get_n_threads (const AeEngine *e);
+
+typedef struct {
+  int width, height;            /* of input frames */
+  /* tile side in input pixels (rounded up to the stride); 0 = automatic,
+   * -1 = never tile */
+  int tile_size;
+} AePlanParams;
+
+AePlan *ae_plan_new (AeEngine *e, AeModel *m, const AePlanParams *params,
+    GError **error);
+void ae_plan_free (AePlan *p);
+
+/* Runs the model on @in and writes @out: same format; @out is scale times
+ * larger than @in (whose size must be the plan's). For denoise and anomaly
+ * models @out may be @in (in place). */
+gboolean ae_plan_run (AePlan *p, const AeFrame *in, AeFrame *out,
+    GError **error);
+
+/* The same on float tensors, C x H x W planar (PyTorch's layout for one
+ * frame); @out holds C x (H*scale) x (W*scale). */
+gboolean ae_plan_run_tensor (AePlan *p, const float *in, float *out,
+    GError **error);
+
+int ae_plan_get_tile_size (const AePlan *p);
+int ae_plan_get_n_tiles (const AePlan *p);
+AeModel *ae_plan_get_model (const AePlan *p);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (AeEngine, ae_engine_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (AePlan, ae_plan_free)
+
+G_END_DECLS

@@ -1,0 +1,382 @@
+#include "ae-cpu-ops.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+/* im2col blocks of about this many floats stay in L2 with room for the
+ * GEMM's packed panels */
+#define IM2COL_BLOCK_FLOATS (96 * 1024)
+
+float *
+ae_cpu_pack_weight (const AeNode *nd, const float *w)
+{
+  const AeConvParams *c = &nd->p.conv;
+  int k = c->kernel, ci = c->in_channels, co = c->out_channels;
+  gboolean tr = nd->op == AE_OP_CONV_TRANSPOSE2D;
+  float *p = g_new (float, (gsize) k * k * ci * co);
+
+  for (int o = 0; o < co; o++)
+    for (int i = 0; i < ci; i++)
+      for (int y = 0; y < k; y++)
+        for (int x = 0; x < k; x++) {
+          /* conv: [o][i][y][x]; transposed: [i][o][y][x] */
+          gsize src = tr ? (((gsize) i * co + o) * k + y) * k + x
+              : (((gsize) o * ci + i) * k + y) * k + x;
+          p[(((gsize) y * k + x) * ci + i) * co + o] = w[src];
+        }
+  return p;
+}
+
+static int
+block_pixels (const AeNode *nd)
+{
+  const AeConvParams *c = &nd->p.conv;
+  int K = c->kernel * c->kernel * c->in_channels;
+  return CLAMP (IM2COL_BLOCK_FLOATS / K, 16, 1024);
+}
+
+static gboolean
+is_pointwise (const AeNode *nd)
+{
+  const AeConvParams *c = &nd->p.conv;
+  return c->kernel == 1 && c->stride == 1 && c->padding == 0;
+}
+
+gsize
+ae_cpu_conv_scratch (const AeNode *nd)
+{
+  const AeConvParams *c = &nd->p.conv;
+  if (nd->op != AE_OP_CONV2D || is_pointwise (nd))
+    return 0;
+  return (gsize) block_pixels (nd) * c->kernel * c->kernel * c->in_channels;
+}
+
+void
+ae_cpu_activate (float *x, gsize n, AeAct act, float slope)
+{
+  switch (act) {
+    case AE_ACT_NONE:
+      break;
+    case AE_ACT_RELU:
+      for (gsize i = 0; i < n; i++)
+        x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+      break;
+    case AE_ACT_LEAKY_RELU:
+      for (gsize i = 0; i < n; i++)
+        x[i] = x[i] > 0.0f ? x[i] : x[i] * slope;
+      break;
+    case AE_ACT_SIGMOID:
+      for (gsize i = 0; i < n; i++)
+        x[i] = 1.0f / (1.0f + expf (-x[i]));
+      break;
+    case AE_ACT_TANH:
+      for (gsize i = 0; i < n; i++)
+        x[i] = tanhf (x[i]);
+      break;
+  }
+}
+
+static void
+bias_act (float *x, int n_pix, int co, const float *bias, AeAct act,
+    float slope)
+{
+  if (bias)
+    for (int p = 0; p < n_pix; p++) {
+      float *r = x + (gsize) p * co;
+      for (int o = 0; o < co; o++)
+        r[o] += bias[o];
+    }
+  ae_cpu_activate (x, (gsize) n_pix * co, act, slope);
+}
+
+typedef struct {
+  const AeNode *nd;
+  AeCpuIn in;
+  const float *w, *bias;
+  float *out;
+  AeShape os;
+  float *const *scratch;
+  int block;
+} ConvJob;
+
+static void
+im2col (const ConvJob *j, int p0, int n, float *col)
+{
+  const AeConvParams *c = &j->nd->p.conv;
+  const int ci = c->in_channels, k = c->kernel, d = c->dilation;
+  const int ih = j->in.shape.h, iw = j->in.shape.w;
+  const gsize rowlen = (gsize) k * k * ci;
+
+  for (int q = 0; q < n; q++) {
+    int oy = (p0 + q) / j->os.w, ox = (p0 + q) % j->os.w;
+    float *dst = col + q * rowlen;
+    int y0 = oy * c->stride - c->padding, x0 = ox * c->stride - c->padding;
+    for (int ky = 0; ky < k; ky++) {
+      int y = y0 + ky * d;
+      if (y < 0 || y >= ih) {
+        memset (dst, 0, sizeof (float) * k * ci);
+        dst += k * ci;
+        continue;
+      }
+      const float *row = j->in.data + (gsize) y * iw * ci;
+      if (d == 1 && x0 >= 0 && x0 + k <= iw) {
+        /* the kernel's row is contiguous in HWC */
+        memcpy (dst, row + (gsize) x0 * ci, sizeof (float) * k * ci);
+        dst += k * ci;
+        continue;
+      }
+      for (int kx = 0; kx < k; kx++, dst += ci) {
+        int x = x0 + kx * d;
+        if (x < 0 || x >= iw)
+          memset (dst, 0, sizeof (float) * ci);
+        else
+          memcpy (dst, row + (gsize) x * ci, sizeof (float) * ci);
+      }
+    }
+  }
+}
+
+static void
+conv_task (gpointer data, int task, int worker)
+{
+  const ConvJob *j = data;
+  const AeConvParams *c = &j->nd->p.conv;
+  const int co = c->out_channels;
+  const int K = c->kernel * c->kernel * c->in_channels;
+  const int total = j->os.h * j->os.w;
+  int p0 = task * j->block;
+  int n = MIN (j->block, total - p0);
+  const float *a;
+
+  if (is_pointwise (j->nd)) {
+    a = j->in.data + (gsize) p0 * c->in_channels;
+  } else {
+    im2col (j, p0, n, j->scratch[worker]);
+    a = j->scratch[worker];
+  }
+  float *dst = j->out + (gsize) p0 * co;
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, n, co, K, 1.0f, a,
+      K, j->w, co, 0.0f, dst, co);
+  bias_act (dst, n, co, j->bias, c->act, c->slope);
+}
+
+void
+ae_cpu_conv2d (AeParallel *pool, const AeNode *nd, AeCpuIn in,
+    const float *packed, const float *bias, float *out, AeShape os,
+    float *const *scratch)
+{
+  ConvJob j = { nd, in, packed, bias, out, os, scratch, block_pixels (nd) };
+  int total = os.h * os.w;
+  /* enough tasks to balance the threads, none smaller than needed */
+  int per = (total + 4 * ae_parallel_get_n_threads (pool) - 1) /
+      (4 * ae_parallel_get_n_threads (pool));
+  if (per < j.block)
+    j.block = MAX (per, 16);
+  ae_parallel_run (pool, (total + j.block - 1) / j.block, conv_task, &j);
+}
+
+static void
+conv_transpose_task (gpointer data, int oy, int worker)
+{
+  const ConvJob *j = data;
+  const AeConvParams *c = &j->nd->p.conv;
+  const int ci = c->in_channels, co = c->out_channels, k = c->kernel;
+  const int s = c->stride, d = c->dilation;
+  const int ih = j->in.shape.h, iw = j->in.shape.w;
+
+  for (int ox = 0; ox < j->os.w; ox++) {
+    float *acc = j->out + ((gsize) oy * j->os.w + ox) * co;
+    for (int o = 0; o < co; o++)
+      acc[o] = j->bias ? j->bias[o] : 0.0f;
+    /* gather: output (oy, ox) receives input (iy, ix) through tap (ky, kx)
+     * when oy = iy*s - pad + ky*d */
+    for (int ky = 0; ky < k; ky++) {
+      int ty = oy + c->padding - ky * d;
+      if (ty < 0 || ty % s)
+        continue;
+      int iy = ty / s;
+      if (iy >= ih)
+        continue;
+      for (int kx = 0; kx < k; kx++) {
+        int tx = ox + c->padding - kx * d;
+        if (tx < 0 || tx % s)
+          continue;
+        int ix = tx / s;
+        if (ix >= iw)
+          continue;
+        const float *x = j->in.data + ((gsize) iy * iw + ix) * ci;
+        const float *w = j->w + ((gsize) ky * k + kx) * ci * co;
+        for (int i = 0; i < ci; i++) {
+          const float xi = x[i];
+          const float *wr = w + (gsize) i * co;
+          for (int o = 0; o < co; o++)
+            acc[o] += xi * wr[o];
+        }
+      }
+    }
+    ae_cpu_activate (acc, co, c->act, c->slope);
+  }
+}
+
+void
+ae_cpu_conv_transpose2d (AeParallel *pool, const AeNode *nd, AeCpuIn in,
+    const float *packed, const float *bias, float *out, AeShape os)
+{
+  ConvJob j = { nd, in, packed, bias, out, os, NULL, 0 };
+  ae_parallel_run (pool, os.h, conv_transpose_task, &j);
+}
+
+typedef struct {
+  const AeNode *nd;
+  const AeCpuIn *ins;
+  float *out;
+  AeShape os;
+} SimpleJob;
+
+static void
+pool_row (const SimpleJob *j, int oy)
+{
+  const AePoolParams *p = &j->nd->p.pool;
+  const AeCpuIn *in = &j->ins[0];
+  const int C = j->os.c;
+  const gboolean is_max = j->nd->op == AE_OP_MAX_POOL2D;
+  const float inv = 1.0f / (p->kernel * p->kernel);
+
+  for (int ox = 0; ox < j->os.w; ox++) {
+    float *o = j->out + ((gsize) oy * j->os.w + ox) * C;
+    for (int c = 0; c < C; c++)
+      o[c] = is_max ? -INFINITY : 0.0f;
+    for (int ky = 0; ky < p->kernel; ky++) {
+      int y = oy * p->stride - p->padding + ky;
+      if (y < 0 || y >= in->shape.h)
+        continue;
+      for (int kx = 0; kx < p->kernel; kx++) {
+        int x = ox * p->stride - p->padding + kx;
+        if (x < 0 || x >= in->shape.w)
+          continue;
+        const float *v = in->data + ((gsize) y * in->shape.w + x) * C;
+        for (int c = 0; c < C; c++)
+          o[c] = is_max ? MAX (o[c], v[c]) : o[c] + v[c];
+      }
+    }
+    if (!is_max)
+      for (int c = 0; c < C; c++)
+        o[c] *= inv;
+  }
+}
+
+static void
+upsample_row (const SimpleJob *j, int oy)
+{
+  const AeResampleParams *r = &j->nd->p.resample;
+  const AeCpuIn *in = &j->ins[0];
+  const int C = j->os.c, f = r->factor, iw = in->shape.w, ih = in->shape.h;
+  float *o = j->out + (gsize) oy * j->os.w * C;
+
+  if (r->mode == AE_UPSAMPLE_NEAREST) {
+    const float *row = in->data + (gsize) (oy / f) * iw * C;
+    for (int ox = 0; ox < j->os.w; ox++)
+      memcpy (o + (gsize) ox * C, row + (gsize) (ox / f) * C,
+          sizeof (float) * C);
+    return;
+  }
+  /* align_corners=False: source = (dst + 0.5) / f - 0.5, clamped at 0 */
+  float sy = MAX ((oy + 0.5f) / f - 0.5f, 0.0f);
+  int y0 = MIN ((int) sy, ih - 1), y1 = MIN (y0 + 1, ih - 1);
+  float ay = sy - y0;
+  for (int ox = 0; ox < j->os.w; ox++) {
+    float sx = MAX ((ox + 0.5f) / f - 0.5f, 0.0f);
+    int x0 = MIN ((int) sx, iw - 1), x1 = MIN (x0 + 1, iw - 1);
+    float ax = sx - x0;
+    const float *a = in->data + ((gsize) y0 * iw + x0) * C;
+    const float *b = in->data + ((gsize) y0 * iw + x1) * C;
+    const float *cc = in->data + ((gsize) y1 * iw + x0) * C;
+    const float *dd = in->data + ((gsize) y1 * iw + x1) * C;
+    float *v = o + (gsize) ox * C;
+    for (int c = 0; c < C; c++)
+      v[c] = (1 - ay) * ((1 - ax) * a[c] + ax * b[c])
+          + ay * ((1 - ax) * cc[c] + ax * dd[c]);
+  }
+}
+
+static void
+simple_task (gpointer data, int oy, int worker)
+{
+  const SimpleJob *j = data;
+  const AeNode *nd = j->nd;
+  const AeCpuIn *in = &j->ins[0];
+  const int C = j->os.c, W = j->os.w;
+  float *o = j->out + (gsize) oy * W * C;
+
+  switch (nd->op) {
+    case AE_OP_PIXEL_SHUFFLE:{
+      int f = nd->p.resample.factor, ic = in->shape.c;
+      const float *row = in->data + (gsize) (oy / f) * in->shape.w * ic;
+      for (int ox = 0; ox < W; ox++) {
+        const float *px = row + (gsize) (ox / f) * ic;
+        int sub = (oy % f) * f + ox % f;
+        for (int c = 0; c < C; c++)
+          o[(gsize) ox * C + c] = px[c * f * f + sub];
+      }
+      break;
+    }
+    case AE_OP_PIXEL_UNSHUFFLE:{
+      int f = nd->p.resample.factor, ic = in->shape.c;
+      for (int ox = 0; ox < W; ox++)
+        for (int i = 0; i < f; i++) {
+          const float *src = in->data + ((gsize) (oy * f + i) * in->shape.w
+              + ox * f) * ic;
+          for (int jx = 0; jx < f; jx++)
+            for (int c = 0; c < ic; c++)
+              o[(gsize) ox * C + c * f * f + i * f + jx] = src[jx * ic + c];
+        }
+      break;
+    }
+    case AE_OP_UPSAMPLE:
+      upsample_row (j, oy);
+      break;
+    case AE_OP_MAX_POOL2D:
+    case AE_OP_AVG_POOL2D:
+      pool_row (j, oy);
+      break;
+    case AE_OP_ADD:{
+      gsize n = (gsize) W * C;
+      memcpy (o, in->data + oy * n, sizeof (float) * n);
+      for (int k = 1; k < nd->n_inputs; k++) {
+        const float *b = j->ins[k].data + oy * n;
+        for (gsize i = 0; i < n; i++)
+          o[i] += b[i];
+      }
+      break;
+    }
+    case AE_OP_CONCAT:{
+      int off = 0;
+      for (int k = 0; k < nd->n_inputs; k++) {
+        int kc = j->ins[k].shape.c;
+        const float *b = j->ins[k].data + (gsize) oy * W * kc;
+        for (int x = 0; x < W; x++)
+          memcpy (o + (gsize) x * C + off, b + (gsize) x * kc,
+              sizeof (float) * kc);
+        off += kc;
+      }
+      break;
+    }
+    case AE_OP_ACT:{
+      gsize n = (gsize) W * C;
+      memcpy (o, in->data + oy * n, sizeof (float) * n);
+      ae_cpu_activate (o, n, nd->p.act.act, nd->p.act.slope);
+      break;
+    }
+    default:
+      g_return_if_reached ();
+  }
+}
+
+void
+ae_cpu_simple_op (AeParallel *pool, const AeNode *nd, const AeCpuIn *ins,
+    float *out, AeShape os)
+{
+  SimpleJob j = { nd, ins, out, os };
+  ae_parallel_run (pool, os.h, simple_task, &j);
+}

@@ -1,0 +1,35 @@
+/* ae-cpu-ops.h: the CPU kernels, on H x W x C (channels-last) floats. Each
+ * splits its output across the pool; none allocates. */
+#pragma once
+
+#include "ae-graph.h"
+#include "ae-parallel.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  const float *data;
+  AeShape shape;
+} AeCpuIn;
+
+/* Weights repacked once per plan: conv2d → [kh][kw][cin][cout] (a K x Cout
+ * GEMM operand); conv_transpose2d → the same order. */
+float *ae_cpu_pack_weight (const AeNode *node, const float *weight);
+
+/* Floats of per-worker scratch a conv needs (im2col block). */
+gsize ae_cpu_conv_scratch (const AeNode *node);
+
+void ae_cpu_conv2d (AeParallel *pool, const AeNode *node, AeCpuIn in,
+    const float *packed, const float *bias, float *out, AeShape out_shape,
+    float *const *scratch);
+void ae_cpu_conv_transpose2d (AeParallel *pool, const AeNode *node,
+    AeCpuIn in, const float *packed, const float *bias, float *out,
+    AeShape out_shape);
+/* Every other op: inputs as in the node. */
+void ae_cpu_simple_op (AeParallel *pool, const AeNode *node,
+    const AeCpuIn *ins, float *out, AeShape out_shape);
+
+/* In-place activation of @n floats. */
+void ae_cpu_activate (float *x, gsize n, AeAct act, float slope);
+
+G_END_DECLS
