@@ -27,6 +27,8 @@ typedef struct {
    * *@out points at the output tile, valid until the next run. */
   gboolean (*run) (AeBackendPlan *bp, int w, int h, const float **out,
       GError **error);
+  /* Optional. When @seconds is non-NULL, run adds each node's time to it. */
+  void (*set_profile) (AeBackendPlan *bp, double *seconds);
 } AeBackend;
 
 extern const AeBackend ae_cpu_backend;

@@ -26,6 +26,7 @@ struct _AePlan {
   int nx, ny;
   guint8 *copy;                 /* for in-place runs */
   gsize copy_size;
+  double *profile;              /* per node, allocated when enabled */
 };
 
 AeEngine *
@@ -162,7 +163,31 @@ ae_plan_free (AePlan *p)
     p->engine->backend->plan_free (p->bp);
   ae_model_unref (p->model);
   g_free (p->copy);
+  g_free (p->profile);
   g_free (p);
+}
+
+void
+ae_plan_set_profiling (AePlan *p, gboolean enabled)
+{
+  const AeBackend *be = p->engine->backend;
+  if (enabled && !p->profile)
+    p->profile = g_new0 (double, ae_graph_get_n_nodes (p->graph));
+  if (be->set_profile)
+    be->set_profile (p->bp, enabled ? p->profile : NULL);
+}
+
+const double *
+ae_plan_get_profile (const AePlan *p)
+{
+  return p->profile;
+}
+
+void
+ae_plan_reset_profile (AePlan *p)
+{
+  if (p->profile)
+    memset (p->profile, 0, sizeof (double) * ae_graph_get_n_nodes (p->graph));
 }
 
 int

@@ -57,6 +57,13 @@ gboolean ae_plan_run (AePlan *p, const AeFrame *in, AeFrame *out,
 gboolean ae_plan_run_tensor (AePlan *p, const float *in, float *out,
     GError **error);
 
+/* Per-node timing for benchmarks: when enabled, each run adds every node's
+ * wall time (seconds) to a table indexed like the graph's nodes. */
+void ae_plan_set_profiling (AePlan *p, gboolean enabled);
+/* Seconds per node accumulated since the last reset; n_nodes entries. */
+const double *ae_plan_get_profile (const AePlan *p);
+void ae_plan_reset_profile (AePlan *p);
+
 int ae_plan_get_tile_size (const AePlan *p);
 int ae_plan_get_n_tiles (const AePlan *p);
 AeModel *ae_plan_get_model (const AePlan *p);

@@ -17,6 +17,7 @@ struct _AeBackendPlan {
   float **packed;               /* per conv node */
   float **scratch;              /* per worker */
   AeShape *shapes;
+  double *profile;              /* seconds per node, or NULL */
 };
 
 static void
@@ -145,6 +146,7 @@ cpu_run (AeBackendPlan *bp, int w, int h, const float **out, GError **error)
 
   for (int i = 1; i < bp->n_nodes; i++) {
     const AeNode *nd = ae_graph_get_node (g, i);
+    gint64 t0 = bp->profile ? g_get_monotonic_time () : 0;
     float *dst = bp->buffers[bp->buffer_of[i]];
     AeCpuIn ins[AE_NODE_MAX_INPUTS];
     for (int k = 0; k < nd->n_inputs; k++) {
@@ -164,9 +166,17 @@ cpu_run (AeBackendPlan *bp, int w, int h, const float **out, GError **error)
         ae_cpu_simple_op (bp->pool, nd, ins, dst, shapes[i]);
         break;
     }
+    if (bp->profile)
+      bp->profile[i] += (g_get_monotonic_time () - t0) * 1e-6;
   }
   *out = bp->buffers[bp->buffer_of[ae_graph_get_output (g)]];
   return TRUE;
+}
+
+static void
+cpu_set_profile (AeBackendPlan *bp, double *seconds)
+{
+  bp->profile = seconds;
 }
 
 const AeBackend ae_cpu_backend = {
@@ -175,4 +185,5 @@ const AeBackend ae_cpu_backend = {
   .plan_free = cpu_plan_free,
   .input = cpu_input,
   .run = cpu_run,
+  .set_profile = cpu_set_profile,
 };
