@@ -15,6 +15,7 @@ struct _AeBackendPlan {
   float **buffers;
   int n_buffers;
   float **packed;               /* per conv node */
+  float **thin;                 /* per direct conv node of < 8 outputs */
   float **scratch;              /* per worker */
   AeShape *shapes;
   double *profile;              /* seconds per node, or NULL */
@@ -27,8 +28,11 @@ cpu_plan_free (AeBackendPlan *bp)
     return;
   for (int i = 0; i < bp->n_buffers; i++)
     g_free (bp->buffers[i]);
-  for (int i = 0; i < bp->n_nodes; i++)
+  for (int i = 0; i < bp->n_nodes; i++) {
     g_free (bp->packed[i]);
+    g_free (bp->thin[i]);
+  }
+  g_free (bp->thin);
   if (bp->scratch)
     for (int i = 0; i < ae_parallel_get_n_threads (bp->pool); i++)
       g_free (bp->scratch[i]);
@@ -72,6 +76,7 @@ cpu_plan_new (AeModel *m, AeParallel *pool, int max_w, int max_h,
   bp->n_nodes = n;
   bp->shapes = g_new0 (AeShape, n);
   bp->packed = g_new0 (float *, n);
+  bp->thin = g_new0 (float *, n);
   bp->buffer_of = g_new0 (int, n);
   if (!ae_graph_infer_shapes (g, max_w, max_h, bp->shapes, error))
     goto error;
@@ -109,7 +114,10 @@ cpu_plan_new (AeModel *m, AeParallel *pool, int max_w, int max_h,
         busy[bp->buffer_of[nd->inputs[k]]] = FALSE;
     if (nd->op == AE_OP_CONV2D || nd->op == AE_OP_CONV_TRANSPOSE2D) {
       bp->packed[i] = ae_cpu_pack_weight (nd, ae_model_get_weight (m, i));
-      scratch = MAX (scratch, ae_cpu_conv_scratch (nd));
+      if (ae_cpu_direct_supported (nd))
+        bp->thin[i] = ae_cpu_direct_pack_thin (nd, ae_model_get_weight (m, i));
+      else
+        scratch = MAX (scratch, ae_cpu_conv_scratch (nd));
     }
   }
   bp->n_buffers = sizes->len;
@@ -155,6 +163,11 @@ cpu_run (AeBackendPlan *bp, int w, int h, const float **out, GError **error)
     }
     switch (nd->op) {
       case AE_OP_CONV2D:
+        if (ae_cpu_direct_supported (nd)) {
+          ae_cpu_conv2d_direct (bp->pool, nd, ins[0], bp->packed[i],
+              bp->thin[i], ae_model_get_bias (bp->model, i), dst, shapes[i]);
+          break;
+        }
         ae_cpu_conv2d (bp->pool, nd, ins[0], bp->packed[i],
             ae_model_get_bias (bp->model, i), dst, shapes[i], bp->scratch);
         break;

@@ -1,0 +1,302 @@
+/* Direct convolution for x86-64 with AVX2 + FMA, channels-last.
+ *
+ * im2col + sgemm spends its time copying taps and, for layers with few
+ * output channels, in GEMM shapes OpenBLAS handles poorly (N = 1 for the
+ * last layer of every denoiser). Here the packed weights [ky][kx][ci][co]
+ * are read in place: a register block of 6 output pixels x 16 output
+ * channels accumulates over every tap and input channel, then bias and
+ * activation are applied while the block is still in registers.
+ * Layers with fewer than 8 output channels use a dot-product kernel along
+ * the input channels instead.
+ */
+#include "ae-cpu-ops.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+
+#include <immintrin.h>
+#include <math.h>
+
+#define TARGET __attribute__ ((target ("avx2,fma")))
+#define R 6                     /* output pixels per register block */
+
+typedef struct {
+  const AeConvParams *c;
+  const float *in;
+  int ih, iw;
+  const float *w;
+  const float *bias;
+  float *out;
+  int oh, ow;
+} Direct;
+
+TARGET static inline __m256
+act8 (__m256 v, AeAct act, float slope)
+{
+  switch (act) {
+    case AE_ACT_RELU:
+      return _mm256_max_ps (v, _mm256_setzero_ps ());
+    case AE_ACT_LEAKY_RELU:{
+      __m256 neg = _mm256_mul_ps (v, _mm256_set1_ps (slope));
+      __m256 m = _mm256_cmp_ps (v, _mm256_setzero_ps (), _CMP_GT_OQ);
+      return _mm256_blendv_ps (neg, v, m);
+    }
+    default:
+      return v;
+  }
+}
+
+/* Stores 8 channels with bias and activation; sigmoid/tanh go scalar. */
+TARGET static inline void
+store8 (float *dst, __m256 acc, const float *bias, const AeConvParams *c)
+{
+  if (bias)
+    acc = _mm256_add_ps (acc, _mm256_loadu_ps (bias));
+  if (c->act == AE_ACT_SIGMOID || c->act == AE_ACT_TANH) {
+    _mm256_storeu_ps (dst, acc);
+    ae_cpu_activate (dst, 8, c->act, c->slope);
+  } else {
+    _mm256_storeu_ps (dst, act8 (acc, c->act, c->slope));
+  }
+}
+
+/* R pixels starting at (oy, ox), all taps inside the row, 16 channels from
+ * co0. The accumulators are named scalars: GCC spills an array of them to
+ * the stack on every iteration. */
+TARGET static void
+block_r16 (const Direct *d, int oy, int ox, int co0)
+{
+  const AeConvParams *c = d->c;
+  const int ci = c->in_channels, co = c->out_channels, k = c->kernel;
+  __m256 a00 = _mm256_setzero_ps (), a01 = a00, a10 = a00, a11 = a00;
+  __m256 a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+  __m256 a40 = a00, a41 = a00, a50 = a00, a51 = a00;
+
+  for (int ky = 0; ky < k; ky++) {
+    int iy = oy - c->padding + ky * c->dilation;
+    if (iy < 0 || iy >= d->ih)
+      continue;
+    for (int kx = 0; kx < k; kx++) {
+      const float *x = d->in + ((gsize) iy * d->iw + ox - c->padding
+          + kx * c->dilation) * ci;
+      const float *w = d->w + ((gsize) (ky * k + kx) * ci) * co + co0;
+      for (int i = 0; i < ci; i++, w += co, x++) {
+        __m256 w0 = _mm256_loadu_ps (w), w1 = _mm256_loadu_ps (w + 8), b;
+#define TAP(r, lo, hi) \
+        b = _mm256_broadcast_ss (x + r * ci); \
+        lo = _mm256_fmadd_ps (b, w0, lo); \
+        hi = _mm256_fmadd_ps (b, w1, hi);
+        TAP (0, a00, a01) TAP (1, a10, a11) TAP (2, a20, a21)
+        TAP (3, a30, a31) TAP (4, a40, a41) TAP (5, a50, a51)
+#undef TAP
+      }
+    }
+  }
+  const float *bias = d->bias ? d->bias + co0 : NULL;
+  const float *bias8 = bias ? bias + 8 : NULL;
+  float *o = d->out + ((gsize) oy * d->ow + ox) * co + co0;
+  store8 (o, a00, bias, c);
+  store8 (o + 8, a01, bias8, c);
+  store8 (o + co, a10, bias, c);
+  store8 (o + co + 8, a11, bias8, c);
+  store8 (o + 2 * co, a20, bias, c);
+  store8 (o + 2 * co + 8, a21, bias8, c);
+  store8 (o + 3 * co, a30, bias, c);
+  store8 (o + 3 * co + 8, a31, bias8, c);
+  store8 (o + 4 * co, a40, bias, c);
+  store8 (o + 4 * co + 8, a41, bias8, c);
+  store8 (o + 5 * co, a50, bias, c);
+  store8 (o + 5 * co + 8, a51, bias8, c);
+}
+
+/* One pixel, 8 channels from co0, with bounds checks on every tap. */
+TARGET static void
+pixel_8 (const Direct *d, int oy, int ox, int co0)
+{
+  const AeConvParams *c = d->c;
+  const int ci = c->in_channels, co = c->out_channels, k = c->kernel;
+  __m256 a = _mm256_setzero_ps ();
+
+  for (int ky = 0; ky < k; ky++) {
+    int iy = oy - c->padding + ky * c->dilation;
+    if (iy < 0 || iy >= d->ih)
+      continue;
+    for (int kx = 0; kx < k; kx++) {
+      int ix = ox - c->padding + kx * c->dilation;
+      if (ix < 0 || ix >= d->iw)
+        continue;
+      const float *x = d->in + ((gsize) iy * d->iw + ix) * ci;
+      const float *w = d->w + ((gsize) (ky * k + kx) * ci) * co + co0;
+      for (int i = 0; i < ci; i++, w += co)
+        a = _mm256_fmadd_ps (_mm256_broadcast_ss (x + i), _mm256_loadu_ps (w),
+            a);
+    }
+  }
+  store8 (d->out + ((gsize) oy * d->ow + ox) * co + co0, a,
+      d->bias ? d->bias + co0 : NULL, c);
+}
+
+TARGET static float
+hsum (__m256 v)
+{
+  __m128 s = _mm_add_ps (_mm256_castps256_ps128 (v),
+      _mm256_extractf128_ps (v, 1));
+  s = _mm_add_ps (s, _mm_movehl_ps (s, s));
+  s = _mm_add_ss (s, _mm_movehdup_ps (s));
+  return _mm_cvtss_f32 (s);
+}
+
+/* Fewer than 8 output channels: dot products along the input channels
+ * (ci a multiple of 8), the weights repacked per output channel. */
+TARGET static void
+pixel_dot (const Direct *d, const float *wt, int oy, int ox)
+{
+  const AeConvParams *c = d->c;
+  const int ci = c->in_channels, co = c->out_channels, k = c->kernel;
+  float *o = d->out + ((gsize) oy * d->ow + ox) * co;
+
+  for (int j = 0; j < co; j++) {
+    __m256 a = _mm256_setzero_ps (), b = _mm256_setzero_ps ();
+    for (int ky = 0; ky < k; ky++) {
+      int iy = oy - c->padding + ky * c->dilation;
+      if (iy < 0 || iy >= d->ih)
+        continue;
+      for (int kx = 0; kx < k; kx++) {
+        int ix = ox - c->padding + kx * c->dilation;
+        if (ix < 0 || ix >= d->iw)
+          continue;
+        const float *x = d->in + ((gsize) iy * d->iw + ix) * ci;
+        const float *w = wt + ((gsize) j * k * k + ky * k + kx) * ci;
+        int i = 0;
+        for (; i + 16 <= ci; i += 16) {
+          a = _mm256_fmadd_ps (_mm256_loadu_ps (x + i), _mm256_loadu_ps (w + i),
+              a);
+          b = _mm256_fmadd_ps (_mm256_loadu_ps (x + i + 8),
+              _mm256_loadu_ps (w + i + 8), b);
+        }
+        for (; i < ci; i += 8)
+          a = _mm256_fmadd_ps (_mm256_loadu_ps (x + i), _mm256_loadu_ps (w + i),
+              a);
+      }
+    }
+    o[j] = hsum (_mm256_add_ps (a, b)) + (d->bias ? d->bias[j] : 0.0f);
+  }
+  ae_cpu_activate (o, co, c->act, c->slope);
+}
+
+typedef struct {
+  Direct d;
+  const float *wt;              /* per-output-channel weights, thin layers */
+} Job;
+
+static void
+row_task (gpointer data, int oy, int worker)
+{
+  const Job *j = data;
+  const Direct *d = &j->d;
+  const AeConvParams *c = d->c;
+  const int co = c->out_channels;
+  /* output columns whose taps are all inside the input */
+  int lo = MIN (c->padding, d->ow);
+  int hi = MAX (lo, d->iw - (c->kernel - 1) * c->dilation + c->padding);
+  hi = MIN (hi, d->ow);
+
+  if (j->wt) {
+    for (int ox = 0; ox < d->ow; ox++)
+      pixel_dot (d, j->wt, oy, ox);
+    return;
+  }
+  for (int co0 = 0; co0 + 16 <= co; co0 += 16) {
+    int ox = lo;
+    for (; ox + R <= hi; ox += R)
+      block_r16 (d, oy, ox, co0);
+    for (int x = 0; x < lo; x++) {
+      pixel_8 (d, oy, x, co0);
+      pixel_8 (d, oy, x, co0 + 8);
+    }
+    for (; ox < d->ow; ox++) {
+      pixel_8 (d, oy, ox, co0);
+      pixel_8 (d, oy, ox, co0 + 8);
+    }
+  }
+  if (co % 16)
+    for (int ox = 0; ox < d->ow; ox++)
+      pixel_8 (d, oy, ox, co - 8);
+}
+
+/* AE_CPU_CONV=gemm forces im2col + sgemm everywhere (for benchmarks). */
+static gboolean
+have_avx2 (void)
+{
+  static int cached = -1;
+  if (cached < 0) {
+    const char *force = g_getenv ("AE_CPU_CONV");
+    __builtin_cpu_init ();
+    cached = __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma")
+        && !(force && g_str_equal (force, "gemm"));
+  }
+  return cached;
+}
+
+gboolean
+ae_cpu_direct_supported (const AeNode *nd)
+{
+  const AeConvParams *c = &nd->p.conv;
+  if (nd->op != AE_OP_CONV2D || c->stride != 1 || !have_avx2 ())
+    return FALSE;
+  if (c->kernel == 1 && c->padding == 0)
+    return FALSE;               /* a plain GEMM, no taps to gather */
+  return c->out_channels % 8 == 0 || (c->out_channels < 8
+      && c->in_channels % 8 == 0);
+}
+
+float *
+ae_cpu_direct_pack_thin (const AeNode *nd, const float *weight)
+{
+  const AeConvParams *c = &nd->p.conv;
+  if (c->out_channels >= 8)
+    return NULL;
+  /* PyTorch's [co][ci][ky][kx] → [co][ky][kx][ci] */
+  int k = c->kernel, ci = c->in_channels;
+  float *p = g_new (float, (gsize) c->out_channels * k * k * ci);
+  for (int o = 0; o < c->out_channels; o++)
+    for (int i = 0; i < ci; i++)
+      for (int t = 0; t < k * k; t++)
+        p[((gsize) o * k * k + t) * ci + i] =
+            weight[((gsize) o * ci + i) * k * k + t];
+  return p;
+}
+
+void
+ae_cpu_conv2d_direct (AeParallel *pool, const AeNode *nd, AeCpuIn in,
+    const float *packed, const float *thin, const float *bias, float *out,
+    AeShape os)
+{
+  Job j = { {&nd->p.conv, in.data, in.shape.h, in.shape.w, packed, bias, out,
+          os.h, os.w}, thin
+  };
+  ae_parallel_run (pool, os.h, row_task, &j);
+}
+
+#else
+
+gboolean
+ae_cpu_direct_supported (const AeNode *nd)
+{
+  return FALSE;
+}
+
+float *
+ae_cpu_direct_pack_thin (const AeNode *nd, const float *weight)
+{
+  return NULL;
+}
+
+void
+ae_cpu_conv2d_direct (AeParallel *pool, const AeNode *nd, AeCpuIn in,
+    const float *packed, const float *thin, const float *bias, float *out,
+    AeShape os)
+{
+  g_return_if_reached ();
+}
+
+#endif
