@@ -67,22 +67,23 @@ block_r16 (const Direct *d, int oy, int ox, int co0)
 {
   const AeConvParams *c = d->c;
   const int ci = c->in_channels, co = c->out_channels, k = c->kernel;
+  const int step = c->stride * ci;
   __m256 a00 = _mm256_setzero_ps (), a01 = a00, a10 = a00, a11 = a00;
   __m256 a20 = a00, a21 = a00, a30 = a00, a31 = a00;
   __m256 a40 = a00, a41 = a00, a50 = a00, a51 = a00;
 
   for (int ky = 0; ky < k; ky++) {
-    int iy = oy - c->padding + ky * c->dilation;
+    int iy = oy * c->stride - c->padding + ky * c->dilation;
     if (iy < 0 || iy >= d->ih)
       continue;
     for (int kx = 0; kx < k; kx++) {
-      const float *x = d->in + ((gsize) iy * d->iw + ox - c->padding
-          + kx * c->dilation) * ci;
+      const float *x = d->in + ((gsize) iy * d->iw + ox * c->stride
+          - c->padding + kx * c->dilation) * ci;
       const float *w = d->w + ((gsize) (ky * k + kx) * ci) * co + co0;
       for (int i = 0; i < ci; i++, w += co, x++) {
         __m256 w0 = _mm256_loadu_ps (w), w1 = _mm256_loadu_ps (w + 8), b;
 #define TAP(r, lo, hi) \
-        b = _mm256_broadcast_ss (x + r * ci); \
+        b = _mm256_broadcast_ss (x + r * step); \
         lo = _mm256_fmadd_ps (b, w0, lo); \
         hi = _mm256_fmadd_ps (b, w1, hi);
         TAP (0, a00, a01) TAP (1, a10, a11) TAP (2, a20, a21)
@@ -117,11 +118,11 @@ pixel_8 (const Direct *d, int oy, int ox, int co0)
   __m256 a = _mm256_setzero_ps ();
 
   for (int ky = 0; ky < k; ky++) {
-    int iy = oy - c->padding + ky * c->dilation;
+    int iy = oy * c->stride - c->padding + ky * c->dilation;
     if (iy < 0 || iy >= d->ih)
       continue;
     for (int kx = 0; kx < k; kx++) {
-      int ix = ox - c->padding + kx * c->dilation;
+      int ix = ox * c->stride - c->padding + kx * c->dilation;
       if (ix < 0 || ix >= d->iw)
         continue;
       const float *x = d->in + ((gsize) iy * d->iw + ix) * ci;
@@ -157,11 +158,11 @@ pixel_dot (const Direct *d, const float *wt, int oy, int ox)
   for (int j = 0; j < co; j++) {
     __m256 a = _mm256_setzero_ps (), b = _mm256_setzero_ps ();
     for (int ky = 0; ky < k; ky++) {
-      int iy = oy - c->padding + ky * c->dilation;
+      int iy = oy * c->stride - c->padding + ky * c->dilation;
       if (iy < 0 || iy >= d->ih)
         continue;
       for (int kx = 0; kx < k; kx++) {
-        int ix = ox - c->padding + kx * c->dilation;
+        int ix = ox * c->stride - c->padding + kx * c->dilation;
         if (ix < 0 || ix >= d->iw)
           continue;
         const float *x = d->in + ((gsize) iy * d->iw + ix) * ci;
@@ -196,9 +197,10 @@ row_task (gpointer data, int oy, int worker)
   const AeConvParams *c = d->c;
   const int co = c->out_channels;
   /* output columns whose taps are all inside the input */
-  int lo = MIN (c->padding, d->ow);
-  int hi = MAX (lo, d->iw - (c->kernel - 1) * c->dilation + c->padding);
-  hi = MIN (hi, d->ow);
+  const int s = c->stride;
+  int lo = MIN ((c->padding + s - 1) / s, d->ow);
+  int last = d->iw - 1 + c->padding - (c->kernel - 1) * c->dilation;
+  int hi = CLAMP (last >= 0 ? last / s + 1 : 0, lo, d->ow);
 
   if (j->wt) {
     for (int ox = 0; ox < d->ow; ox++)
@@ -241,7 +243,7 @@ gboolean
 ae_cpu_direct_supported (const AeNode *nd)
 {
   const AeConvParams *c = &nd->p.conv;
-  if (nd->op != AE_OP_CONV2D || c->stride != 1 || !have_avx2 ())
+  if (nd->op != AE_OP_CONV2D || !have_avx2 ())
     return FALSE;
   if (c->kernel == 1 && c->padding == 0)
     return FALSE;               /* a plain GEMM, no taps to gather */

@@ -29,7 +29,7 @@ void ae_cpu_conv_transpose2d (AeParallel *pool, const AeNode *node,
 void ae_cpu_simple_op (AeParallel *pool, const AeNode *node,
     const AeCpuIn *ins, float *out, AeShape out_shape);
 
-/* Direct convolution (ae-cpu-direct.c): stride-1 conv2d on CPUs with AVX2
+/* Direct convolution (ae-cpu-direct.c): conv2d on CPUs with AVX2
  * and FMA. @thin is ae_cpu_direct_pack_thin()'s repacking, needed (and
  * non-NULL) only for layers of fewer than 8 output channels. */
 gboolean ae_cpu_direct_supported (const AeNode *node);
