@@ -7,7 +7,7 @@
 #include <string.h>
 
 /* Automatic CPU tiles keep the live activations of one tile under this. */
-#define AUTO_TILE_BYTES (192u << 20)
+#define AUTO_TILE_BYTES (512u << 20)
 
 struct _AeEngine {
   const AeBackend *backend;

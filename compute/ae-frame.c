@@ -46,11 +46,13 @@ matrix_weights (AeMatrix m)
   return (Weights) { 0.299f, 0.587f, 0.114f };
 }
 
+/* NaN (a diverged network) gives 0: converting it to an integer would be
+ * undefined behaviour. */
 static inline guint8
 to_u8 (float v)
 {
   v = v * 255.0f + 0.5f;
-  return v <= 0.0f ? 0 : v >= 255.0f ? 255 : (guint8) v;
+  return !(v > 0.0f) ? 0 : v >= 255.0f ? 255 : (guint8) v;
 }
 
 void

@@ -93,28 +93,32 @@ ae_graph_free (AeGraph *g)
 }
 
 /* Reads an integer member into *out: absent → @def (or an error if @def is
- * G_MININT, meaning required); outside [lo, hi] → error. */
+ * G_MININT, meaning required); outside [lo, hi] → error. @node is the node
+ * the member belongs to, NULL for the graph's top level. */
 static gboolean
 get_int (JsonObject *o, const char *what, const char *node, const char *key,
     int def, int lo, int hi, int *out, GError **error)
 {
   JsonNode *n = json_object_get_member (o, key);
+  g_autofree char *where = node ? g_strdup_printf ("node '%s'", node) :
+      g_strdup ("ae.graph");
   if (!n || JSON_NODE_HOLDS_NULL (n)) {
     if (def == G_MININT) {
-      fail (error, what, "node '%s' needs '%s'", node, key);
+      fail (error, what, "%s needs '%s'", where, key);
       return FALSE;
     }
     *out = def;
     return TRUE;
   }
-  if (!JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_INT64) {
-    fail (error, what, "node '%s': '%s' must be an integer", node, key);
+  if (!JSON_NODE_HOLDS_VALUE (n)
+      || json_node_get_value_type (n) != G_TYPE_INT64) {
+    fail (error, what, "%s: '%s' must be an integer", where, key);
     return FALSE;
   }
   gint64 v = json_node_get_int (n);
   if (v < lo || v > hi) {
-    fail (error, what, "node '%s': %s = %" G_GINT64_FORMAT
-        " is out of range (%d..%d)", node, key, v, lo, hi);
+    fail (error, what, "%s: %s = %" G_GINT64_FORMAT
+        " is out of range (%d..%d)", where, key, v, lo, hi);
     return FALSE;
   }
   *out = v;
@@ -225,9 +229,15 @@ parse_node (JsonObject *o, const char *what, AeNode *nd, GError **error)
           || !get_act (o, what, name, FALSE, &c->act, &c->slope, error))
         return FALSE;
       if (tr) {
-        if (!get_int (o, what, name, "output_padding", 0, 0, c->stride - 1,
+        if (!get_int (o, what, name, "output_padding", 0, 0, 7,
                 &c->output_padding, error))
           return FALSE;
+        if (c->output_padding >= c->stride) {
+          fail (error, what, "node '%s': output_padding = %d is out of range "
+              "(it must be less than the stride, %d)", name,
+              c->output_padding, c->stride);
+          return FALSE;
+        }
       } else if (json_object_has_member (o, "output_padding")) {
         fail (error, what, "node '%s': output_padding is only for "
             "conv_transpose2d", name);
@@ -460,10 +470,11 @@ parse_meta (AeGraph *g, JsonObject *root, const char *what, GError **error)
     return FALSE;
   }
 
-  if (!get_int (root, what, "graph", "scale", 1, 1, 8, &g->scale, error))
+  if (!get_int (root, what, NULL, "scale", 1, 1, 8, &g->scale, error))
     return FALSE;
   if (g->task != AE_TASK_SUPERRES && g->scale != 1) {
-    fail (error, what, "scale %d is only valid for task superres", g->scale);
+    fail (error, what, "scale %d is only valid for task superres; a %s "
+        "model has scale 1", g->scale, ae_task_name (g->task));
     return FALSE;
   }
 
@@ -500,8 +511,9 @@ parse_meta (AeGraph *g, JsonObject *root, const char *what, GError **error)
   return TRUE;
 }
 
-/* Kahn's algorithm over name-resolved edges; fills @order or finds a cycle. */
-static gboolean
+/* Kahn's algorithm over name-resolved edges: fills @order and returns how
+ * many nodes it could order (fewer than @n if there is a cycle). */
+static int
 topo_sort (int n, int (*inputs)[AE_NODE_MAX_INPUTS], const int *n_inputs,
     int *order)
 {
@@ -522,7 +534,46 @@ topo_sort (int n, int (*inputs)[AE_NODE_MAX_INPUTS], const int *n_inputs,
         if (inputs[i][k] == u && --indeg[i] == 0)
           order[tail++] = i;
   }
-  return tail == n;
+  return tail;
+}
+
+/* After topo_sort failed: names one cycle among the nodes it could not
+ * order. Each of them has an input that is also unordered (else it would
+ * have been ordered), so walking back along such inputs must repeat. */
+static char *
+describe_cycle (int n, int (*inputs)[AE_NODE_MAX_INPUTS], const int *n_inputs,
+    const int *order, int n_ordered, const AeNode *nodes)
+{
+  g_autofree gboolean *done = g_new0 (gboolean, n);
+  g_autofree int *seen_at = g_new (int, n);
+  g_autofree int *path = g_new (int, n);
+  int len = 0, u = -1;
+
+  for (int k = 0; k < n; k++)
+    seen_at[k] = -1;
+  for (int k = 0; k < n_ordered; k++)
+    done[order[k]] = TRUE;
+  for (int i = 0; i < n && u < 0; i++)
+    if (!done[i])
+      u = i;
+  while (u >= 0 && seen_at[u] < 0) {
+    seen_at[u] = len;
+    path[len++] = u;
+    int next = -1;
+    for (int k = 0; k < n_inputs[u] && next < 0; k++)
+      if (inputs[u][k] >= 0 && !done[inputs[u][k]])
+        next = inputs[u][k];
+    u = next;
+  }
+  if (u < 0)
+    return g_strdup ("(unknown)");
+  /* path[seen_at[u]..len-1] is the cycle, each node reading the next one;
+   * print it in data-flow order */
+  GString *s = g_string_new (NULL);
+  g_string_append_printf (s, "'%s'", nodes[u].name);
+  for (int k = len - 1; k >= seen_at[u]; k--)
+    g_string_append_printf (s, " -> '%s'", nodes[path[k]].name);
+  return g_string_free (s, FALSE);
 }
 
 AeGraph *
@@ -640,17 +691,29 @@ ae_graph_new_from_json (const char *json, const char *what, GError **error)
   if (ok) {
     int idx = outname ? GPOINTER_TO_INT (g_hash_table_lookup (by_name,
             outname)) : 0;
-    if (idx <= 1) {
-      fail (error, what, "output '%s' is not a node of the graph",
-          outname ? outname : "(none)");
+    if (!json_object_has_member (root, "output")) {
+      fail (error, what, "ae.graph has no 'output' (the name of the node "
+          "whose value the model returns)");
+      ok = FALSE;
+    } else if (!outname) {
+      fail (error, what, "ae.graph 'output' must be a node name (a string)");
+      ok = FALSE;
+    } else if (idx == 1) {
+      fail (error, what, "output is 'input': the graph computes nothing");
+      ok = FALSE;
+    } else if (idx == 0) {
+      fail (error, what, "output '%s' is not a node of the graph", outname);
       ok = FALSE;
     }
     out_raw = idx - 1;
   }
 
   g_autofree int *order = g_new0 (int, total);
-  if (ok && !topo_sort (total, ins, n_ins, order)) {
-    fail (error, what, "the graph has a cycle");
+  int n_ordered = ok ? topo_sort (total, ins, n_ins, order) : 0;
+  if (ok && n_ordered != total) {
+    g_autofree char *cycle = describe_cycle (total, ins, n_ins, order,
+        n_ordered, raw);
+    fail (error, what, "the graph has a cycle: %s", cycle);
     ok = FALSE;
   }
   /* every node must contribute to the output */

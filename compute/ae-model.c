@@ -47,11 +47,11 @@ weight_shape (const AeNode *nd, gint64 shape[4])
 static char *
 shape_str (int n, const gint64 *shape)
 {
-  GString *s = g_string_new (NULL);
+  GString *s = g_string_new ("[");
   for (int i = 0; i < n; i++)
-    g_string_append_printf (s, "%s%" G_GINT64_FORMAT, i ? "x" : "", shape[i]);
-  if (n == 0)
-    g_string_append (s, "(scalar)");
+    g_string_append_printf (s, "%s%" G_GINT64_FORMAT, i ? ", " : "",
+        shape[i]);
+  g_string_append_c (s, ']');
   return g_string_free (s, FALSE);
 }
 
@@ -79,38 +79,77 @@ model_alloc (AeGraph *graph, const char *name)
   return m;
 }
 
-/* Copies one tensor into @dst after checking dtype, shape and values. */
+static char *
+tensor_name (const AeNode *nd, const char *kind)
+{
+  return g_strdup_printf ("%s.%s", nd->name, kind);
+}
+
+/* Checks that the tensor @nd.@kind exists and has @shape. */
 static gboolean
-read_tensor (const AeSafetensors *st, const char *what, const AeNode *nd,
-    const char *kind, int n_dims, const gint64 *shape, float *dst,
+check_tensor_shape (const AeSafetensors *st, const char *what,
+    const AeNode *nd, const char *kind, int n_dims, const gint64 *shape,
     GError **error)
 {
-  g_autofree char *tname = g_strdup_printf ("%s.%s", nd->name, kind);
+  g_autofree char *tname = tensor_name (nd, kind);
   const AeTensorView *v = ae_safetensors_lookup (st, tname);
+  gboolean tr = nd->op == AE_OP_CONV_TRANSPOSE2D;
 
-  if (!v) {
-    fail (error, what, "missing tensor '%s' for node '%s' (%s)", tname,
-        nd->name, ae_op_name (nd->op));
-    return FALSE;
-  }
+  g_assert (v);
   gboolean same = v->n_dims == n_dims;
   for (int i = 0; same && i < n_dims; i++)
     same = v->shape[i] == shape[i];
   if (!same) {
     g_autofree char *want = shape_str (n_dims, shape);
     g_autofree char *have = shape_str (v->n_dims, v->shape);
-    fail (error, what, "node '%s' expects %s %s, file has %s", nd->name,
-        kind, want, have);
+    fail (error, what, "node '%s' expects %s %s (%s for %s with %d input "
+        "and %d output channels), tensor '%s' is %s", nd->name, kind, want,
+        n_dims == 1 ? "[out]" : tr ? "[in, out, k, k]" : "[out, in, k, k]",
+        ae_op_name (nd->op), nd->p.conv.in_channels,
+        nd->p.conv.out_channels, tname, have);
     return FALSE;
   }
+  return TRUE;
+}
+
+/* Copies one tensor, already checked, into @dst and checks its values. */
+static gboolean
+read_tensor (const AeSafetensors *st, const char *what, const AeNode *nd,
+    const char *kind, float *dst, GError **error)
+{
+  g_autofree char *tname = tensor_name (nd, kind);
+  const AeTensorView *v = ae_safetensors_lookup (st, tname);
+
   ae_tensor_view_read_f32 (v, dst);
   for (gint64 i = 0; i < v->n_elements; i++)
     if (!isfinite (dst[i])) {
       fail (error, what, "tensor '%s' element %" G_GINT64_FORMAT
-          " is not finite (%g)", tname, i, dst[i]);
+          " is not finite (%g); weights and biases must be finite numbers",
+          tname, i, dst[i]);
       return FALSE;
     }
   return TRUE;
+}
+
+/* Why no node uses tensor @tn, or NULL if one does. */
+static char *
+unused_reason (const AeGraph *graph, const char *tn)
+{
+  const char *dot = strrchr (tn, '.');
+  g_autofree char *node = dot ? g_strndup (tn, dot - tn) : g_strdup (tn);
+  int idx = ae_graph_find_node (graph, node);
+  const AeNode *nd = idx >= 0 ? ae_graph_get_node (graph, idx) : NULL;
+
+  if (!nd || !dot || !(g_str_equal (dot, ".weight")
+          || g_str_equal (dot, ".bias")))
+    return g_strdup ("no node of the graph uses it (tensors are named "
+        "<node>.weight and <node>.bias)");
+  if (!is_conv (nd))
+    return g_strdup_printf ("node '%s' (%s) has no weights", nd->name,
+        ae_op_name (nd->op));
+  if (g_str_equal (dot, ".bias") && !nd->p.conv.has_bias)
+    return g_strdup_printf ("node '%s' has \"bias\": false", nd->name);
+  return NULL;
 }
 
 AeModel *
@@ -132,44 +171,56 @@ ae_model_load_from_bytes (GBytes *bytes, const char *what, GError **error)
         fmt ? fmt : "(missing)");
     return NULL;
   }
-  AeGraph *graph = ae_graph_new_from_json (json, what, error);
+  g_autoptr (AeGraph) graph = ae_graph_new_from_json (json, what, error);
   if (!graph)
     return NULL;
 
-  g_autoptr (AeModel) m = model_alloc (graph, what);
+  /* Check every tensor against the graph before allocating anything the
+   * graph asks for: a small malformed file must not make us allocate
+   * gigabytes. Order: missing, unexpected, shape, values. */
   int n = ae_graph_get_n_nodes (graph);
-  guint expected = 0;
   for (int i = 0; i < n; i++) {
     const AeNode *nd = ae_graph_get_node (graph, i);
     if (!is_conv (nd))
       continue;
-    gint64 ws[4];
-    weight_shape (nd, ws);
-    if (!read_tensor (st, what, nd, "weight", 4, ws, m->weight[i], error))
-      return NULL;
-    expected++;
-    if (nd->p.conv.has_bias) {
-      gint64 bs = nd->p.conv.out_channels;
-      if (!read_tensor (st, what, nd, "bias", 1, &bs, m->bias[i], error))
-        return NULL;
-      expected++;
-    }
-  }
-  if (ae_safetensors_get_n_tensors (st) != expected) {
-    for (guint t = 0; t < ae_safetensors_get_n_tensors (st); t++) {
-      const char *tn = ae_safetensors_get_tensor (st, t)->name;
-      const char *dot = strrchr (tn, '.');
-      g_autofree char *node = dot ? g_strndup (tn, dot - tn) : g_strdup (tn);
-      int idx = ae_graph_find_node (graph, node);
-      gboolean used = idx >= 0 && dot &&
-          ((g_str_equal (dot, ".weight") && m->weight[idx]) ||
-          (g_str_equal (dot, ".bias") && m->bias[idx]));
-      if (!used) {
-        fail (error, what, "unexpected tensor '%s': no node of the graph "
-            "uses it", tn);
+    for (int k = 0; k < (nd->p.conv.has_bias ? 2 : 1); k++) {
+      g_autofree char *tname = tensor_name (nd, k ? "bias" : "weight");
+      if (!ae_safetensors_lookup (st, tname)) {
+        fail (error, what, "missing tensor '%s' for node '%s' (%s)", tname,
+            nd->name, ae_op_name (nd->op));
         return NULL;
       }
     }
+  }
+  for (guint t = 0; t < ae_safetensors_get_n_tensors (st); t++) {
+    const char *tn = ae_safetensors_get_tensor (st, t)->name;
+    g_autofree char *why = unused_reason (graph, tn);
+    if (why) {
+      fail (error, what, "unexpected tensor '%s': %s", tn, why);
+      return NULL;
+    }
+  }
+  for (int i = 0; i < n; i++) {
+    const AeNode *nd = ae_graph_get_node (graph, i);
+    if (!is_conv (nd))
+      continue;
+    gint64 ws[4], bs = nd->p.conv.out_channels;
+    weight_shape (nd, ws);
+    if (!check_tensor_shape (st, what, nd, "weight", 4, ws, error)
+        || (nd->p.conv.has_bias
+            && !check_tensor_shape (st, what, nd, "bias", 1, &bs, error)))
+      return NULL;
+  }
+
+  g_autoptr (AeModel) m = model_alloc (g_steal_pointer (&graph), what);
+  for (int i = 0; i < n; i++) {
+    const AeNode *nd = ae_graph_get_node (m->graph, i);
+    if (!is_conv (nd))
+      continue;
+    if (!read_tensor (st, what, nd, "weight", m->weight[i], error)
+        || (nd->p.conv.has_bias
+            && !read_tensor (st, what, nd, "bias", m->bias[i], error)))
+      return NULL;
   }
   return g_steal_pointer (&m);
 }
@@ -180,6 +231,11 @@ ae_model_load (const char *path, GError **error)
   g_autoptr (GMappedFile) map = NULL;
   g_autoptr (GError) ferr = NULL;
 
+  if (g_file_test (path, G_FILE_TEST_IS_DIR)) {
+    g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_IO,
+        "cannot read model: %s is a directory, not a model file", path);
+    return NULL;
+  }
   map = g_mapped_file_new (path, FALSE, &ferr);
   if (!map) {
     g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_IO,

@@ -138,8 +138,10 @@ parse_tensor (AeSafetensors *st, const char *what, const char *name,
   if (b < 0 || e < b || e > data_len) {
     set_error (error, what,
         "tensor '%s' data_offsets [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
-        "] are out of range (data section is %" G_GINT64_FORMAT " bytes)",
-        name, b, e, data_len);
+        "] are out of range: %s (the data section is %" G_GINT64_FORMAT
+        " bytes)", name, b, e, b < 0 ? "begin is negative" : e < b ?
+        "end is before begin" : "they run past the end of the file, which "
+        "may be truncated", data_len);
     return FALSE;
   }
   if ((guint64) (e - b) != (guint64) v.n_elements * dtype_size (v.dtype)) {
@@ -181,10 +183,16 @@ ae_safetensors_parse (GBytes *bytes, const char *what, GError **error)
   guint64 hlen = 0;
   for (int i = 7; i >= 0; i--)
     hlen = (hlen << 8) | p[i];
-  if (hlen > len - 8 || hlen > MAX_HEADER_BYTES) {
+  if (hlen > MAX_HEADER_BYTES) {
     set_error (error, what, "header length %" G_GUINT64_FORMAT
-        " exceeds the file size (%" G_GSIZE_FORMAT " bytes) or the 64 MiB"
-        " limit; the file is truncated or not safetensors", hlen, len);
+        " is over the 64 MiB limit; this is not a safetensors model file",
+        hlen);
+    return NULL;
+  }
+  if (hlen > len - 8) {
+    set_error (error, what, "header length %" G_GUINT64_FORMAT
+        " runs past the end of the file (%" G_GSIZE_FORMAT " bytes); the "
+        "file is truncated or not safetensors", hlen, len);
     return NULL;
   }
   gint64 data_len = len - 8 - hlen;
@@ -229,8 +237,9 @@ ae_safetensors_parse (GBytes *bytes, const char *what, GError **error)
       while (json_object_iter_next (&mit, &key, &val)) {
         if (!JSON_NODE_HOLDS_VALUE (val)
             || json_node_get_value_type (val) != G_TYPE_STRING) {
-          set_error (error, what, "__metadata__ value '%s' is not a string",
-              key);
+          set_error (error, what, "__metadata__ value '%s' is not a string "
+              "(safetensors metadata maps strings to strings; store JSON "
+              "documents such as ae.graph as strings)", key);
           return NULL;
         }
         g_hash_table_replace (st->metadata, g_strdup (key),
@@ -281,6 +290,11 @@ ae_safetensors_load (const char *path, GError **error)
   g_autoptr (GMappedFile) map = NULL;
   g_autoptr (GError) ferr = NULL;
 
+  if (g_file_test (path, G_FILE_TEST_IS_DIR)) {
+    g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_IO,
+        "%s is a directory, not a safetensors file", path);
+    return NULL;
+  }
   map = g_mapped_file_new (path, FALSE, &ferr);
   if (!map) {
     g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_IO,

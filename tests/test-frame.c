@@ -1,0 +1,784 @@
+/* 8-bit frames <-> float tensors (compute/ae-frame.h), and the engine on
+ * frames: padding bytes between rows stay untouched, identity round trips
+ * are exact, Y' uses the right matrix, clamping and rounding, mirror
+ * padding, chroma of superres luma models, and tiled == untiled. */
+#include "ae-engine.h"
+#include "ae-error.h"
+
+#include <math.h>
+#include <string.h>
+
+#define SENTINEL 0xA5
+#define ROW_PAD 13              /* stride = row bytes + this */
+#define GUARD 64                /* bytes after the last row */
+
+/* ------------------------------------------------------------------ */
+/* frames with padding between rows and a guard after them */
+
+typedef struct {
+  AeFrame f;
+  gsize size;
+} TFrame;
+
+static void
+tframe_init (TFrame *t, AeFrameFormat fmt, int w, int h, AeMatrix matrix)
+{
+  int bpp = ae_frame_format_bpp (fmt);
+  t->f.format = fmt;
+  t->f.width = w;
+  t->f.height = h;
+  t->f.stride = (gsize) w * bpp + ROW_PAD;
+  t->f.matrix = matrix;
+  t->size = t->f.stride * h + GUARD;
+  t->f.data = g_malloc (t->size);
+  memset (t->f.data, SENTINEL, t->size);
+}
+
+static void
+tframe_clear (TFrame *t)
+{
+  g_clear_pointer (&t->f.data, g_free);
+}
+
+static inline guint8 *
+px (const AeFrame *f, int x, int y)
+{
+  return f->data + (gsize) y * f->stride
+      + (gsize) x * ae_frame_format_bpp (f->format);
+}
+
+static void
+tframe_fill_random (TFrame *t, GRand *r)
+{
+  gsize row = (gsize) t->f.width * ae_frame_format_bpp (t->f.format);
+  for (int y = 0; y < t->f.height; y++)
+    for (gsize i = 0; i < row; i++)
+      t->f.data[y * t->f.stride + i] = g_rand_int_range (r, 0, 256);
+}
+
+static void
+tframe_fill_value (TFrame *t, guint8 v)
+{
+  gsize row = (gsize) t->f.width * ae_frame_format_bpp (t->f.format);
+  for (int y = 0; y < t->f.height; y++)
+    memset (t->f.data + y * t->f.stride, v, row);
+}
+
+/* Every byte outside the pixels is still the sentinel. */
+static void
+assert_padding_intact (const TFrame *t)
+{
+  gsize row = (gsize) t->f.width * ae_frame_format_bpp (t->f.format);
+  for (int y = 0; y < t->f.height; y++)
+    for (gsize i = row; i < t->f.stride; i++)
+      if (t->f.data[y * t->f.stride + i] != SENTINEL) {
+        g_test_message ("%s %dx%d: padding byte %" G_GSIZE_FORMAT
+            " of row %d was overwritten",
+            ae_frame_format_name (t->f.format), t->f.width, t->f.height, i,
+            y);
+        g_test_fail ();
+        return;
+      }
+  for (gsize i = t->f.stride * t->f.height; i < t->size; i++)
+    g_assert_cmpint (t->f.data[i], ==, SENTINEL);
+}
+
+/* Max abs difference of the pixel bytes of two frames of one format. */
+static int
+max_byte_diff (const AeFrame *a, const AeFrame *b)
+{
+  gsize row = (gsize) a->width * ae_frame_format_bpp (a->format);
+  int d = 0;
+  g_assert_cmpint (a->width, ==, b->width);
+  g_assert_cmpint (a->height, ==, b->height);
+  for (int y = 0; y < a->height; y++)
+    for (gsize i = 0; i < row; i++)
+      d = MAX (d, abs ((int) a->data[y * a->stride + i]
+              - (int) b->data[y * b->stride + i]));
+  return d;
+}
+
+/* byte offsets of R, G, B and alpha/x (-1) in a pixel */
+static void
+format_offsets (AeFrameFormat fmt, int off[4])
+{
+  static const char *layout[AE_N_FRAME_FORMATS] = {
+    [AE_FRAME_GRAY8] = "Y",[AE_FRAME_RGB] = "RGB",[AE_FRAME_BGR] = "BGR",
+    [AE_FRAME_RGBA] = "RGBA",[AE_FRAME_BGRA] = "BGRA",
+    [AE_FRAME_ARGB] = "ARGB",[AE_FRAME_ABGR] = "ABGR",
+    [AE_FRAME_RGBX] = "RGBA",[AE_FRAME_BGRX] = "BGRA",
+    [AE_FRAME_XRGB] = "ARGB",[AE_FRAME_XBGR] = "ABGR",
+  };
+  const char *l = layout[fmt];
+  off[0] = off[1] = off[2] = off[3] = -1;
+  for (int i = 0; l[i]; i++)
+    off[strchr ("RGBA", l[i]) ? strchr ("RGBA", l[i]) - "RGBA" : 0] = i;
+  if (fmt == AE_FRAME_GRAY8)
+    off[0] = off[1] = off[2] = 0;
+}
+
+static double
+kr_of (AeMatrix m)
+{
+  return m == AE_MATRIX_BT709 ? 0.2126 : 0.299;
+}
+
+static double
+kg_of (AeMatrix m)
+{
+  return m == AE_MATRIX_BT709 ? 0.7152 : 0.587;
+}
+
+static double
+kb_of (AeMatrix m)
+{
+  return m == AE_MATRIX_BT709 ? 0.0722 : 0.114;
+}
+
+/* ------------------------------------------------------------------ */
+/* read / write */
+
+typedef struct {
+  AeFrameFormat format;
+  AeColor color;
+} FmtCase;
+
+/* Read the whole frame, write it back unchanged into a fresh frame, for
+ * every format and both colours: exact for GRAY8 and for rgb models, within
+ * 1 for luma models on RGB; alpha and x bytes copied; padding untouched. */
+static void
+test_round_trip (gconstpointer data)
+{
+  const FmtCase *fc = data;
+  GRand *r = g_rand_new_with_seed (1000 + fc->format * 2 + fc->color);
+  const int sizes[][2] = { {1, 1}, {2, 2}, {17, 9}, {9, 17}, {64, 33} };
+  int nc = fc->color == AE_COLOR_LUMA ? 1 : 3;
+  int off[4];
+  format_offsets (fc->format, off);
+
+  for (guint s = 0; s < G_N_ELEMENTS (sizes); s++)
+    for (int m = 0; m < 2; m++) {
+      int w = sizes[s][0], h = sizes[s][1];
+      TFrame in, out;
+      tframe_init (&in, fc->format, w, h, m);
+      tframe_init (&out, fc->format, w, h, m);
+      tframe_fill_random (&in, r);
+      tframe_fill_value (&out, 0x3C);
+      g_autofree float *t = g_new (float, (gsize) w * h * nc);
+
+      ae_frame_read (&in.f, fc->color, 0, 0, w, h, t);
+      for (gsize i = 0; i < (gsize) w * h * nc; i++)
+        g_assert_true (t[i] >= 0.0f && t[i] <= 1.0f);
+      ae_frame_write (&out.f, &in.f, fc->color, 1, 0, 0, w, h, t,
+          (gsize) w * nc);
+      assert_padding_intact (&in);
+      assert_padding_intact (&out);
+
+      int d = max_byte_diff (&in.f, &out.f);
+      gboolean exact = fc->format == AE_FRAME_GRAY8
+          || fc->color == AE_COLOR_RGB;
+      g_test_message ("%s %s %dx%d %s: max byte difference %d",
+          ae_frame_format_name (fc->format), ae_color_name (fc->color), w, h,
+          m ? "BT.709" : "BT.601", d);
+      g_assert_cmpint (d, <=, exact ? 0 : 1);
+      /* alpha (or x) bytes are copied exactly */
+      if (off[3] >= 0)
+        for (int y = 0; y < h; y++)
+          for (int x = 0; x < w; x++)
+            g_assert_cmpint (px (&out.f, x, y)[off[3]], ==,
+                px (&in.f, x, y)[off[3]]);
+      tframe_clear (&in);
+      tframe_clear (&out);
+    }
+  g_rand_free (r);
+}
+
+/* Reads of regions that reach past the right and bottom edges mirror; writes
+ * of tiles at offsets equal one whole write and touch nothing else. */
+static void
+test_regions (gconstpointer data)
+{
+  const FmtCase *fc = data;
+  GRand *r = g_rand_new_with_seed (2000 + fc->format * 2 + fc->color);
+  const int w = 13, h = 7, nc = fc->color == AE_COLOR_LUMA ? 1 : 3;
+  TFrame in, whole, tiled;
+  tframe_init (&in, fc->format, w, h, AE_MATRIX_BT601);
+  tframe_init (&whole, fc->format, w, h, AE_MATRIX_BT601);
+  tframe_init (&tiled, fc->format, w, h, AE_MATRIX_BT601);
+  tframe_fill_random (&in, r);
+  tframe_fill_value (&whole, 0);
+  tframe_fill_value (&tiled, 0);
+
+  /* the full frame, and a region from (5, 3) running 20 past the edges */
+  g_autofree float *full = g_new (float, w * h * nc);
+  ae_frame_read (&in.f, fc->color, 0, 0, w, h, full);
+  const int rx = 5, ry = 3, rw = w + 20, rh = h + 20;
+  g_autofree float *reg = g_new (float, rw * rh * nc);
+  ae_frame_read (&in.f, fc->color, rx, ry, rw, rh, reg);
+  for (int y = 0; y < rh; y++)
+    for (int x = 0; x < rw; x++)
+      for (int c = 0; c < nc; c++) {
+        int sx = ae_mirror (rx + x, w), sy = ae_mirror (ry + y, h);
+        g_assert_cmpfloat (reg[(y * rw + x) * nc + c], ==,
+            full[(sy * w + sx) * nc + c]);
+      }
+
+  /* a 2.5 x 2.5 grid of tiles, the last ones clipped by the frame */
+  for (gsize i = 0; i < (gsize) w * h * nc; i++)
+    full[i] = g_rand_double_range (r, -0.1, 1.1);
+  ae_frame_write (&whole.f, &in.f, fc->color, 1, 0, 0, w, h, full,
+      (gsize) w * nc);
+  const int tw = 6, th = 3;
+  for (int ty = 0; ty < h; ty += th)
+    for (int tx = 0; tx < w; tx += tw) {
+      /* a tile's floats live in a buffer of their own, with a pitch */
+      int pitch = (tw + 3) * nc;
+      g_autofree float *tile = g_new0 (float, pitch * th);
+      for (int y = 0; y < th && ty + y < h; y++)
+        for (int x = 0; x < tw && tx + x < w; x++)
+          memcpy (tile + y * pitch + x * nc, full + ((ty + y) * w + tx + x) *
+              nc, sizeof (float) * nc);
+      ae_frame_write (&tiled.f, &in.f, fc->color, 1, tx, ty, tw, th, tile,
+          pitch);
+    }
+  g_assert_cmpint (max_byte_diff (&whole.f, &tiled.f), ==, 0);
+
+  /* a write of one small region changes only that region */
+  TFrame part;
+  tframe_init (&part, fc->format, w, h, AE_MATRIX_BT601);
+  tframe_fill_value (&part, 0x77);
+  ae_frame_write (&part.f, &in.f, fc->color, 1, 4, 2, 3, 2,
+      full + (2 * w + 4) * nc, (gsize) w * nc);
+  static const guint8 untouched[4] = { 0x77, 0x77, 0x77, 0x77 };
+  int bpp = ae_frame_format_bpp (fc->format);
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++) {
+      gboolean inside = x >= 4 && x < 7 && y >= 2 && y < 4;
+      const guint8 *want = inside ? px (&whole.f, x, y) : untouched;
+      g_assert_cmpmem (px (&part.f, x, y), bpp, want, bpp);
+    }
+  assert_padding_intact (&in);
+  assert_padding_intact (&whole);
+  assert_padding_intact (&tiled);
+  assert_padding_intact (&part);
+  tframe_clear (&part);
+  tframe_clear (&in);
+  tframe_clear (&whole);
+  tframe_clear (&tiled);
+  g_rand_free (r);
+}
+
+/* Y' of a few pixels against hand-computed values, in every RGB layout. */
+static void
+test_luma_matrix (void)
+{
+  static const struct {
+    guint8 r, g, b;
+    double y601, y709;          /* x 255, by hand */
+  } pixels[] = {
+    {255, 0, 0, 76.245, 54.213},
+    {0, 255, 0, 149.685, 182.376},
+    {0, 0, 255, 29.07, 18.411},
+    {255, 255, 255, 255, 255},
+    {0, 0, 0, 0, 0},
+    /* 2.99 + 117.4 + 3.42; 2.126 + 143.04 + 2.166 */
+    {10, 200, 30, 123.81, 147.332},
+    /* 38.272 + 37.568 + 3.648; 27.2128 + 45.7728 + 2.3104 */
+    {128, 64, 32, 79.488, 75.296},
+  };
+  for (int fmt = AE_FRAME_RGB; fmt < AE_N_FRAME_FORMATS; fmt++)
+    for (int m = 0; m < 2; m++) {
+      int off[4];
+      TFrame t;
+      format_offsets (fmt, off);
+      tframe_init (&t, fmt, G_N_ELEMENTS (pixels), 1, m);
+      for (guint i = 0; i < G_N_ELEMENTS (pixels); i++) {
+        guint8 *p = px (&t.f, i, 0);
+        p[off[0]] = pixels[i].r;
+        p[off[1]] = pixels[i].g;
+        p[off[2]] = pixels[i].b;
+        if (off[3] >= 0)
+          p[off[3]] = 0x99;
+      }
+      float y[G_N_ELEMENTS (pixels)];
+      ae_frame_read (&t.f, AE_COLOR_LUMA, 0, 0, G_N_ELEMENTS (pixels), 1, y);
+      for (guint i = 0; i < G_N_ELEMENTS (pixels); i++) {
+        double want = (m ? pixels[i].y709 : pixels[i].y601) / 255.0;
+        g_assert_cmpfloat (fabs (y[i] - want), <=, 1e-6);
+      }
+      /* rgb reads give the channels in R, G, B order */
+      float rgb[3 * G_N_ELEMENTS (pixels)];
+      ae_frame_read (&t.f, AE_COLOR_RGB, 0, 0, G_N_ELEMENTS (pixels), 1, rgb);
+      for (guint i = 0; i < G_N_ELEMENTS (pixels); i++) {
+        g_assert_cmpfloat (fabs (rgb[3 * i] - pixels[i].r / 255.0), <=, 1e-7);
+        g_assert_cmpfloat (fabs (rgb[3 * i + 1] - pixels[i].g / 255.0), <=,
+            1e-7);
+        g_assert_cmpfloat (fabs (rgb[3 * i + 2] - pixels[i].b / 255.0), <=,
+            1e-7);
+      }
+      assert_padding_intact (&t);
+      tframe_clear (&t);
+    }
+
+  /* GRAY8 is Y already, whatever the matrix; an rgb model sees it grey */
+  TFrame g;
+  tframe_init (&g, AE_FRAME_GRAY8, 3, 1, AE_MATRIX_BT709);
+  px (&g.f, 0, 0)[0] = 0;
+  px (&g.f, 1, 0)[0] = 100;
+  px (&g.f, 2, 0)[0] = 255;
+  float y[3], rgb[9];
+  ae_frame_read (&g.f, AE_COLOR_LUMA, 0, 0, 3, 1, y);
+  ae_frame_read (&g.f, AE_COLOR_RGB, 0, 0, 3, 1, rgb);
+  for (int i = 0; i < 3; i++) {
+    double want = px (&g.f, i, 0)[0] / 255.0;
+    g_assert_cmpfloat (fabs (y[i] - want), <=, 1e-7);
+    for (int c = 0; c < 3; c++)
+      g_assert_cmpfloat (rgb[3 * i + c], ==, y[i]);
+  }
+  tframe_clear (&g);
+}
+
+/* A luma model's change of Y' is added to R, G and B alike; each matrix
+ * gives back its own Y'. */
+static void
+test_luma_write (void)
+{
+  for (int m = 0; m < 2; m++) {
+    TFrame in, out;
+    tframe_init (&in, AE_FRAME_RGB, 1, 1, m);
+    tframe_init (&out, AE_FRAME_RGB, 1, 1, m);
+    guint8 *p = px (&in.f, 0, 0);
+    p[0] = 100;
+    p[1] = 150;
+    p[2] = 200;
+    double y = (kr_of (m) * 100 + kg_of (m) * 150 + kb_of (m) * 200) / 255;
+    float v = y + 10 / 255.0;
+    ae_frame_write (&out.f, &in.f, AE_COLOR_LUMA, 1, 0, 0, 1, 1, &v, 1);
+    guint8 *o = px (&out.f, 0, 0);
+    g_assert_cmpint (o[0], ==, 110);
+    g_assert_cmpint (o[1], ==, 160);
+    g_assert_cmpint (o[2], ==, 210);
+    /* pushed past white, each channel clamps on its own */
+    v = y + 80 / 255.0;
+    ae_frame_write (&out.f, &in.f, AE_COLOR_LUMA, 1, 0, 0, 1, 1, &v, 1);
+    g_assert_cmpint (o[0], ==, 180);
+    g_assert_cmpint (o[1], ==, 230);
+    g_assert_cmpint (o[2], ==, 255);
+    assert_padding_intact (&out);
+    tframe_clear (&in);
+    tframe_clear (&out);
+  }
+}
+
+/* Float -> 8 bit: clamp to 0..1, round to nearest (half up). */
+static void
+test_clamp_round (void)
+{
+  static const struct {
+    float v;
+    int want;
+  } cases[] = {
+    {-1e30f, 0}, {-1.0f, 0}, {-0.0001f, 0}, {0.0f, 0}, {1.0f, 255},
+    {1.0001f, 255}, {2.0f, 255}, {1e30f, 255}, {INFINITY, 255},
+    {-INFINITY, 0}, {0.5f, 128}, {0.25f, 64},
+    {(0.5f - 1e-3f) / 255, 0}, {(0.5f + 1e-3f) / 255, 1},
+    {(254.5f - 1e-3f) / 255, 254}, {(254.5f + 1e-3f) / 255, 255},
+  };
+  TFrame in, out;
+  const int n = G_N_ELEMENTS (cases);
+  tframe_init (&in, AE_FRAME_GRAY8, n, 1, AE_MATRIX_BT601);
+  tframe_init (&out, AE_FRAME_GRAY8, n, 1, AE_MATRIX_BT601);
+  tframe_fill_value (&in, 0);
+  float v[G_N_ELEMENTS (cases)];
+  for (int i = 0; i < n; i++)
+    v[i] = cases[i].v;
+  ae_frame_write (&out.f, &in.f, AE_COLOR_LUMA, 1, 0, 0, n, 1, v, n);
+  for (int i = 0; i < n; i++) {
+    g_test_message ("%g -> %d", cases[i].v, px (&out.f, i, 0)[0]);
+    g_assert_cmpint (px (&out.f, i, 0)[0], ==, cases[i].want);
+  }
+
+  /* every level k: (k +- 0.49) / 255 rounds to k, (k + 0.5) / 255 to k + 1
+   * (round half up), k / 255 to k */
+  tframe_clear (&in);
+  tframe_clear (&out);
+  tframe_init (&in, AE_FRAME_GRAY8, 256, 1, AE_MATRIX_BT601);
+  tframe_init (&out, AE_FRAME_GRAY8, 256, 1, AE_MATRIX_BT601);
+  tframe_fill_value (&in, 0);
+  const double offs[] = { 0, -0.49, 0.49, 0.5 };
+  for (guint o = 0; o < G_N_ELEMENTS (offs); o++) {
+    float lv[256];
+    for (int k = 0; k < 256; k++)
+      lv[k] = (float) ((k + offs[o]) / 255.0);
+    ae_frame_write (&out.f, &in.f, AE_COLOR_LUMA, 1, 0, 0, 256, 1, lv, 256);
+    for (int k = 0; k < 256; k++) {
+      int want = CLAMP (offs[o] == 0.5 ? k + 1 : k, 0, 255);
+      if (px (&out.f, k, 0)[0] != want) {
+        g_test_message ("(%d %+g) / 255 = %.9g -> %d, want %d", k, offs[o],
+            lv[k], px (&out.f, k, 0)[0], want);
+        g_test_fail ();
+      }
+    }
+  }
+  assert_padding_intact (&out);
+  tframe_clear (&in);
+  tframe_clear (&out);
+
+  /* NaN (a diverged network) must give some byte, not undefined behaviour;
+   * and for rgb models each channel clamps on its own */
+  tframe_init (&in, AE_FRAME_RGBA, 1, 1, AE_MATRIX_BT601);
+  tframe_init (&out, AE_FRAME_RGBA, 1, 1, AE_MATRIX_BT601);
+  tframe_fill_value (&in, 7);
+  float rgb[3] = { -0.5f, 2.0f, NAN };
+  ae_frame_write (&out.f, &in.f, AE_COLOR_RGB, 1, 0, 0, 1, 1, rgb, 3);
+  g_assert_cmpint (px (&out.f, 0, 0)[0], ==, 0);
+  g_assert_cmpint (px (&out.f, 0, 0)[1], ==, 255);
+  g_assert_cmpint (px (&out.f, 0, 0)[2], ==, 0);
+  g_assert_cmpint (px (&out.f, 0, 0)[3], ==, 7);
+  tframe_clear (&in);
+  tframe_clear (&out);
+}
+
+/* The definition in docs/MODEL-FORMAT.md, "Frame sizes". */
+static int
+mirror_doc (int x, int n)
+{
+  if (n == 1)
+    return 0;
+  int p = 2 * (n - 1);
+  int xp = ((x % p) + p) % p;
+  return xp >= n ? p - xp : xp;
+}
+
+static void
+test_mirror (void)
+{
+  const int ns[] = { 1, 2, 3, 4, 5, 17, 1080, 1921 };
+  for (guint i = 0; i < G_N_ELEMENTS (ns); i++) {
+    int n = ns[i];
+    for (int x = -3 * n - 5; x < 5 * n + 10; x++) {
+      int m = ae_mirror (x, n);
+      g_assert_cmpint (m, ==, mirror_doc (x, n));
+      g_assert_cmpint (m, >=, 0);
+      g_assert_cmpint (m, <, n);
+      if (x >= 0 && x < n)
+        g_assert_cmpint (m, ==, x);
+    }
+    /* far past the frame */
+    const int far[] = { 1000003, 65536 + 7, G_MAXINT / 2, G_MAXINT - 1 };
+    for (guint k = 0; k < G_N_ELEMENTS (far); k++)
+      g_assert_cmpint (ae_mirror (far[k], n), ==, mirror_doc (far[k], n));
+  }
+  /* by hand: n = 2 alternates, n = 3 and 4 reflect without repeating the
+   * edge (PyTorch's "reflect") */
+  const int two[] = { 0, 1, 0, 1, 0, 1 };
+  const int three[] = { 0, 1, 2, 1, 0, 1, 2, 1, 0 };
+  const int four[] = { 0, 1, 2, 3, 2, 1, 0, 1, 2, 3, 2 };
+  for (guint x = 0; x < G_N_ELEMENTS (two); x++)
+    g_assert_cmpint (ae_mirror (x, 2), ==, two[x]);
+  for (guint x = 0; x < G_N_ELEMENTS (three); x++)
+    g_assert_cmpint (ae_mirror (x, 3), ==, three[x]);
+  for (guint x = 0; x < G_N_ELEMENTS (four); x++)
+    g_assert_cmpint (ae_mirror (x, 4), ==, four[x]);
+  g_assert_cmpint (ae_mirror (123456, 1), ==, 0);
+}
+
+/* PyTorch bilinear (align_corners=False) of channel @off at output (ox, oy)
+ * of a frame upscaled by @s. */
+static double
+bilinear_at (const AeFrame *f, int off, int s, int ox, int oy)
+{
+  double fx = MAX ((ox + 0.5) / s - 0.5, 0), fy = MAX ((oy + 0.5) / s - 0.5,
+      0);
+  int x0 = MIN ((int) fx, f->width - 1), y0 = MIN ((int) fy, f->height - 1);
+  int x1 = MIN (x0 + 1, f->width - 1), y1 = MIN (y0 + 1, f->height - 1);
+  double ax = fx - x0, ay = fy - y0;
+  return (1 - ay) * ((1 - ax) * px (f, x0, y0)[off] + ax * px (f, x1,
+          y0)[off]) + ay * ((1 - ax) * px (f, x0, y1)[off] + ax * px (f, x1,
+          y1)[off]);
+}
+
+/* Superres luma models on RGB: the output's chroma is the input's,
+ * interpolated bilinearly; a flat colour stays that colour. Alpha is the
+ * nearest input pixel's. */
+static void
+test_superres_chroma (gconstpointer data)
+{
+  const FmtCase *fc = data;
+  const AeFrameFormat fmt = fc->format;
+  GRand *r = g_rand_new_with_seed (3000 + fmt);
+  int off[4];
+  format_offsets (fmt, off);
+
+  for (int scale = 2; scale <= 3; scale++)
+    for (int m = 0; m < 2; m++) {
+      const int w = 7, h = 5, ow = w * scale, oh = h * scale;
+      TFrame in, out;
+      tframe_init (&in, fmt, w, h, m);
+      tframe_init (&out, fmt, ow, oh, m);
+      tframe_fill_value (&out, 0);
+
+      /* flat colour, Y' unchanged (read from the input) */
+      const guint8 flat[3] = { 200, 100, 50 };
+      for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+          for (int c = 0; c < 3; c++)
+            px (&in.f, x, y)[off[c]] = flat[c];
+          if (off[3] >= 0)
+            px (&in.f, x, y)[off[3]] = x * 16 + y;
+        }
+      float ys;
+      ae_frame_read (&in.f, AE_COLOR_LUMA, 0, 0, 1, 1, &ys);
+      g_autofree float *src = g_new (float, ow * oh);
+      for (int i = 0; i < ow * oh; i++)
+        src[i] = ys;
+      ae_frame_write (&out.f, &in.f, AE_COLOR_LUMA, scale, 0, 0, ow, oh, src,
+          ow);
+      for (int y = 0; y < oh; y++)
+        for (int x = 0; x < ow; x++) {
+          for (int c = 0; c < 3; c++)
+            g_assert_cmpint (abs (px (&out.f, x, y)[off[c]] - flat[c]), <=,
+                0);
+          if (off[3] >= 0)
+            g_assert_cmpint (px (&out.f, x, y)[off[3]], ==,
+                px (&in.f, x / scale, y / scale)[off[3]]);
+        }
+      assert_padding_intact (&out);
+
+      /* random colours, Y' = bilinear Y' of the input: the output is the
+       * bilinear RGB (Y' is linear in R, G, B) */
+      tframe_fill_random (&in, r);
+      for (int y = 0; y < oh; y++)
+        for (int x = 0; x < ow; x++)
+          src[y * ow + x] = (kr_of (m) * bilinear_at (&in.f, off[0], scale, x,
+                  y) + kg_of (m) * bilinear_at (&in.f, off[1], scale, x, y)
+              + kb_of (m) * bilinear_at (&in.f, off[2], scale, x, y)) / 255;
+      ae_frame_write (&out.f, &in.f, AE_COLOR_LUMA, scale, 0, 0, ow, oh, src,
+          ow);
+      int worst = 0;
+      for (int y = 0; y < oh; y++)
+        for (int x = 0; x < ow; x++)
+          for (int c = 0; c < 3; c++) {
+            double want = bilinear_at (&in.f, off[c], scale, x, y);
+            worst = MAX (worst, (int) ceil (fabs (px (&out.f, x, y)[off[c]] -
+                        want) - 0.5));
+          }
+      g_test_message ("%s x%d: worst %d levels off the rounded bilinear",
+          ae_frame_format_name (fmt), scale, worst);
+      g_assert_cmpint (worst, <=, 1);
+      assert_padding_intact (&in);
+      assert_padding_intact (&out);
+      tframe_clear (&in);
+      tframe_clear (&out);
+    }
+  g_rand_free (r);
+}
+
+/* ------------------------------------------------------------------ */
+/* the engine on frames */
+
+static AeModel *
+load_model (const char *name)
+{
+  g_autofree char *file = g_strdup_printf ("%s.safetensors", name);
+  g_autofree char *path = g_test_build_filename (G_TEST_DIST, "data",
+      "models", file, NULL);
+  g_autoptr (GError) error = NULL;
+  AeModel *m = ae_model_load (path, &error);
+  g_assert_no_error (error);
+  return m;
+}
+
+static AeEngine *
+new_engine (void)
+{
+  AeEngineParams ep = {.device = "cpu",.threads = 2 };
+  g_autoptr (GError) error = NULL;
+  AeEngine *e = ae_engine_new (&ep, &error);
+  g_assert_no_error (error);
+  return e;
+}
+
+static AePlan *
+new_plan (AeEngine *e, AeModel *m, int w, int h, int tile)
+{
+  AePlanParams pp = {.width = w,.height = h,.tile_size = tile };
+  g_autoptr (GError) error = NULL;
+  AePlan *p = ae_plan_new (e, m, &pp, &error);
+  g_assert_no_error (error);
+  return p;
+}
+
+static void
+run_frame (AePlan *p, const AeFrame *in, AeFrame *out)
+{
+  g_autoptr (GError) error = NULL;
+  g_assert_true (ae_plan_run (p, in, out, &error));
+  g_assert_no_error (error);
+}
+
+/* identity.safetensors (1x1 conv, weight 1, bias 0) returns its input. */
+static void
+test_engine_identity (void)
+{
+  g_autoptr (AeModel) m = load_model ("identity");
+  g_autoptr (AeEngine) e = new_engine ();
+  GRand *r = g_rand_new_with_seed (4000);
+  const int sizes[][2] = { {1, 1}, {17, 9}, {640, 480}, {1921, 1081} };
+  const AeFrameFormat fmts[] = { AE_FRAME_GRAY8, AE_FRAME_RGBX,
+    AE_FRAME_BGR
+  };
+
+  for (guint s = 0; s < G_N_ELEMENTS (sizes); s++)
+    for (guint f = 0; f < G_N_ELEMENTS (fmts); f++) {
+      int w = sizes[s][0], h = sizes[s][1];
+      int max_diff = fmts[f] == AE_FRAME_GRAY8 ? 0 : 1;
+      /* automatic tiles (one, for this model), and small ones on the
+       * larger frames */
+      const int tiles[] = { 0, 64 };
+      for (guint ti = 0; ti < (w > 64 ? 2u : 1u); ti++) {
+        int tile = tiles[ti];
+        g_autoptr (AePlan) p = new_plan (e, m, w, h, tile);
+        TFrame in, out, copy;
+        tframe_init (&in, fmts[f], w, h, AE_MATRIX_BT709);
+        tframe_init (&out, fmts[f], w, h, AE_MATRIX_BT709);
+        tframe_init (&copy, fmts[f], w, h, AE_MATRIX_BT709);
+        tframe_fill_random (&in, r);
+        memcpy (copy.f.data, in.f.data, in.size);
+
+        run_frame (p, &in.f, &out.f);
+        g_assert_cmpint (max_byte_diff (&in.f, &out.f), <=, max_diff);
+        assert_padding_intact (&out);
+        /* the input is left alone */
+        g_assert_cmpmem (in.f.data, in.size, copy.f.data, copy.size);
+
+        /* in place */
+        run_frame (p, &in.f, &in.f);
+        g_assert_cmpint (max_byte_diff (&copy.f, &in.f), <=, max_diff);
+        if (max_diff == 0)
+          g_assert_cmpmem (in.f.data, in.size, copy.f.data, copy.size);
+        assert_padding_intact (&in);
+        g_test_message ("%s %dx%d tile %d (%d tiles): ok",
+            ae_frame_format_name (fmts[f]), w, h, tile,
+            ae_plan_get_n_tiles (p));
+        tframe_clear (&in);
+        tframe_clear (&out);
+        tframe_clear (&copy);
+      }
+    }
+  g_rand_free (r);
+}
+
+typedef struct {
+  const char *model;
+  gboolean tensor;              /* ae_plan_run_tensor, else ae_plan_run */
+  int width, height;
+} TiledCase;
+
+/* Tiles of 64 with halos give what one whole-frame pass gives: the same
+ * bytes on frames, floats within 1e-5 on tensors. */
+static void
+test_engine_tiled (gconstpointer data)
+{
+  const TiledCase *tc = data;
+  int w = tc->width, h = tc->height;
+  g_autoptr (AeModel) m = load_model (tc->model);
+  g_autoptr (AeEngine) e = new_engine ();
+  GRand *r = g_rand_new_with_seed (5000);
+  g_autoptr (GError) error = NULL;
+
+  if (tc->tensor && g_test_slow ()) {
+    w = 1921;
+    h = 1081;
+  }
+  g_autoptr (AePlan) whole = new_plan (e, m, w, h, -1);
+  g_autoptr (AePlan) tiled = new_plan (e, m, w, h, 64);
+  g_assert_cmpint (ae_plan_get_n_tiles (whole), ==, 1);
+  g_assert_cmpint (ae_plan_get_n_tiles (tiled), ==, ((w + 63) / 64) *
+      ((h + 63) / 64));
+  g_test_message ("%s %dx%d, %d tiles, halo %d", tc->model, w, h,
+      ae_plan_get_n_tiles (tiled),
+      ae_graph_get_halo (ae_model_get_graph (m)));
+
+  if (tc->tensor) {
+    gsize n = (gsize) w * h;
+    g_autofree float *in = g_new (float, n);
+    g_autofree float *a = g_new (float, n);
+    g_autofree float *b = g_new (float, n);
+    for (gsize i = 0; i < n; i++)
+      in[i] = g_rand_double (r);
+    g_assert_true (ae_plan_run_tensor (whole, in, a, &error));
+    g_assert_no_error (error);
+    g_assert_true (ae_plan_run_tensor (tiled, in, b, &error));
+    g_assert_no_error (error);
+    double err = 0;
+    for (gsize i = 0; i < n; i++)
+      err = MAX (err, fabs ((double) a[i] - b[i]));
+    g_test_message ("tiled vs whole: max abs diff %.3g", err);
+    g_assert_cmpfloat (err, <=, 1e-5);
+  } else {
+    TFrame fin, fa, fb;
+    tframe_init (&fin, AE_FRAME_GRAY8, w, h, AE_MATRIX_BT601);
+    tframe_init (&fa, AE_FRAME_GRAY8, w, h, AE_MATRIX_BT601);
+    tframe_init (&fb, AE_FRAME_GRAY8, w, h, AE_MATRIX_BT601);
+    /* a smooth image with noise, mostly away from 0 and 255 */
+    for (int y = 0; y < h; y++)
+      for (int x = 0; x < w; x++)
+        px (&fin.f, x, y)[0] = CLAMP (128 + 60 * sin (x * 0.01) * cos (y *
+                0.013) + g_rand_int_range (r, -20, 21), 0, 255);
+    run_frame (whole, &fin.f, &fa.f);
+    run_frame (tiled, &fin.f, &fb.f);
+    gsize n_rows = 0;
+    for (int y = 0; y < h; y++)
+      n_rows += memcmp (px (&fa.f, 0, y), px (&fb.f, 0, y), w) != 0;
+    g_test_message ("tiled vs whole: max byte diff %d, %" G_GSIZE_FORMAT
+        " rows differ", max_byte_diff (&fa.f, &fb.f), n_rows);
+    g_assert_cmpint (n_rows, ==, 0);
+    assert_padding_intact (&fa);
+    assert_padding_intact (&fb);
+    tframe_clear (&fin);
+    tframe_clear (&fa);
+    tframe_clear (&fb);
+  }
+  g_rand_free (r);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+  static FmtCase cases[AE_N_FRAME_FORMATS][2];
+  for (int f = 0; f < AE_N_FRAME_FORMATS; f++)
+    for (int c = 0; c < 2; c++) {
+      cases[f][c] = (FmtCase) { f, c };
+      g_autofree char *p1 = g_strdup_printf ("/frame/round-trip/%s/%s",
+          ae_frame_format_name (f), ae_color_name (c));
+      g_test_add_data_func (p1, &cases[f][c], test_round_trip);
+      g_autofree char *p2 = g_strdup_printf ("/frame/regions/%s/%s",
+          ae_frame_format_name (f), ae_color_name (c));
+      g_test_add_data_func (p2, &cases[f][c], test_regions);
+    }
+  for (int f = AE_FRAME_RGB; f < AE_N_FRAME_FORMATS; f++) {
+    g_autofree char *p = g_strdup_printf ("/frame/superres-chroma/%s",
+        ae_frame_format_name (f));
+    g_test_add_data_func (p, &cases[f][0], test_superres_chroma);
+  }
+  g_test_add_func ("/frame/luma-matrix", test_luma_matrix);
+  g_test_add_func ("/frame/luma-write", test_luma_write);
+  g_test_add_func ("/frame/clamp-round", test_clamp_round);
+  g_test_add_func ("/frame/mirror", test_mirror);
+  g_test_add_func ("/engine/identity", test_engine_identity);
+  /* frames at full HD plus one pixel each way; tensors smaller, unless
+   * -m slow (each tiled pass at 1921x1081 costs seconds) */
+  static const TiledCase tiled[] = {
+    {"unet", FALSE, 1921, 1081}, {"dncnn", FALSE, 1921, 1081},
+    {"unet", TRUE, 643, 361}, {"dncnn", TRUE, 643, 361},
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (tiled); i++) {
+    g_autofree char *p = g_strdup_printf ("/engine/tiled/%s/%s",
+        tiled[i].tensor ? "tensor" : "frame", tiled[i].model);
+    g_test_add_data_func (p, &tiled[i], test_engine_tiled);
+  }
+  return g_test_run ();
+}
