@@ -41,7 +41,7 @@ fi
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-if build build-asan -Db_sanitize=address,undefined -Dbuildtype=debug -Db_lundef=false; then
+if build build-asan -Db_sanitize=address,undefined -Dbuildtype=debugoptimized -Db_lundef=false; then
   meson test -C build-asan --suite compute --print-errorlogs --timeout-multiplier 4
   count build-asan
 else
