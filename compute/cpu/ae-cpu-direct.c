@@ -45,18 +45,73 @@ act8 (__m256 v, AeAct act, float slope)
   }
 }
 
-/* Stores 8 channels with bias and activation; sigmoid/tanh go scalar. */
+/* e^x for 8 lanes, the same reduction as ae-cpu-ops.c's scalar version. */
+TARGET static inline __m256
+exp8 (__m256 x)
+{
+  x = _mm256_min_ps (_mm256_max_ps (x, _mm256_set1_ps (-87.0f)),
+      _mm256_set1_ps (88.0f));
+  __m256 n = _mm256_round_ps (_mm256_mul_ps (x, _mm256_set1_ps (1.44269504f)),
+      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps (n, _mm256_set1_ps (0.693145752f), x);
+  r = _mm256_fnmadd_ps (n, _mm256_set1_ps (1.42860677e-6f), r);
+  __m256 p = _mm256_set1_ps (1.0f / 720);
+  p = _mm256_fmadd_ps (p, r, _mm256_set1_ps (1.0f / 120));
+  p = _mm256_fmadd_ps (p, r, _mm256_set1_ps (1.0f / 24));
+  p = _mm256_fmadd_ps (p, r, _mm256_set1_ps (1.0f / 6));
+  p = _mm256_fmadd_ps (p, r, _mm256_set1_ps (0.5f));
+  p = _mm256_fmadd_ps (p, r, _mm256_set1_ps (1.0f));
+  p = _mm256_fmadd_ps (p, r, _mm256_set1_ps (1.0f));
+  __m256i e = _mm256_slli_epi32 (_mm256_add_epi32 (_mm256_cvtps_epi32 (n),
+          _mm256_set1_epi32 (127)), 23);
+  return _mm256_mul_ps (p, _mm256_castsi256_ps (e));
+}
+
+TARGET static inline __m256
+tanh8 (__m256 x)
+{
+  const __m256 sign = _mm256_set1_ps (-0.0f), one = _mm256_set1_ps (1.0f);
+  __m256 a = _mm256_andnot_ps (sign, x);
+  __m256 big = _mm256_sub_ps (one, _mm256_div_ps (_mm256_set1_ps (2.0f),
+          _mm256_add_ps (exp8 (_mm256_add_ps (a, a)), one)));
+  __m256 a2 = _mm256_mul_ps (a, a);
+  __m256 small = _mm256_fnmadd_ps (a2, _mm256_set1_ps (2.0f / 15),
+      _mm256_set1_ps (1.0f / 3));
+  small = _mm256_mul_ps (a, _mm256_fnmadd_ps (a2, small, one));
+  __m256 t = _mm256_blendv_ps (big, small, _mm256_cmp_ps (a,
+          _mm256_set1_ps (0.0625f), _CMP_LT_OQ));
+  return _mm256_or_ps (t, _mm256_and_ps (x, sign));
+}
+
+TARGET static inline __m256
+sigmoid8 (__m256 x)
+{
+  const __m256 one = _mm256_set1_ps (1.0f);
+  return _mm256_div_ps (one, _mm256_add_ps (one, exp8 (_mm256_sub_ps
+              (_mm256_setzero_ps (), x))));
+}
+
+/* ae_cpu_activate's AVX2 path for sigmoid and tanh; returns how many
+ * leading floats it did (the tail goes scalar). */
+TARGET gsize
+ae_cpu_activate_avx2 (float *x, gsize n, AeAct act)
+{
+  gsize i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 v = _mm256_loadu_ps (x + i);
+    _mm256_storeu_ps (x + i, act == AE_ACT_TANH ? tanh8 (v) : sigmoid8 (v));
+  }
+  return i;
+}
+
+/* Stores 8 channels with bias and the piecewise-linear activations;
+ * sigmoid and tanh are applied per row afterwards (row_task). */
 TARGET static inline void
 store8 (float *dst, __m256 acc, const float *bias, const AeConvParams *c)
 {
   if (bias)
     acc = _mm256_add_ps (acc, _mm256_loadu_ps (bias));
-  if (c->act == AE_ACT_SIGMOID || c->act == AE_ACT_TANH) {
-    _mm256_storeu_ps (dst, acc);
-    ae_cpu_activate (dst, 8, c->act, c->slope);
-  } else {
-    _mm256_storeu_ps (dst, act8 (acc, c->act, c->slope));
-  }
+  _mm256_storeu_ps (dst, act8 (acc, c->act, c->slope));
 }
 
 /* R pixels starting at (oy, ox), all taps inside the row, 16 channels from
@@ -181,7 +236,8 @@ pixel_dot (const Direct *d, const float *wt, int oy, int ox)
     }
     o[j] = hsum (_mm256_add_ps (a, b)) + (d->bias ? d->bias[j] : 0.0f);
   }
-  ae_cpu_activate (o, co, c->act, c->slope);
+  if (c->act != AE_ACT_SIGMOID && c->act != AE_ACT_TANH)
+    ae_cpu_activate (o, co, c->act, c->slope);
 }
 
 typedef struct {
@@ -205,36 +261,49 @@ row_task (gpointer data, int oy, int worker)
   if (j->wt) {
     for (int ox = 0; ox < d->ow; ox++)
       pixel_dot (d, j->wt, oy, ox);
-    return;
-  }
-  for (int co0 = 0; co0 + 16 <= co; co0 += 16) {
-    int ox = lo;
-    for (; ox + R <= hi; ox += R)
-      block_r16 (d, oy, ox, co0);
-    for (int x = 0; x < lo; x++) {
-      pixel_8 (d, oy, x, co0);
-      pixel_8 (d, oy, x, co0 + 8);
+  } else {
+    for (int co0 = 0; co0 + 16 <= co; co0 += 16) {
+      int ox = lo;
+      for (; ox + R <= hi; ox += R)
+        block_r16 (d, oy, ox, co0);
+      for (int x = 0; x < lo; x++) {
+        pixel_8 (d, oy, x, co0);
+        pixel_8 (d, oy, x, co0 + 8);
+      }
+      for (; ox < d->ow; ox++) {
+        pixel_8 (d, oy, ox, co0);
+        pixel_8 (d, oy, ox, co0 + 8);
+      }
     }
-    for (; ox < d->ow; ox++) {
-      pixel_8 (d, oy, ox, co0);
-      pixel_8 (d, oy, ox, co0 + 8);
-    }
+    if (co % 16)
+      for (int ox = 0; ox < d->ow; ox++)
+        pixel_8 (d, oy, ox, co - 8);
   }
-  if (co % 16)
-    for (int ox = 0; ox < d->ow; ox++)
-      pixel_8 (d, oy, ox, co - 8);
+  if (c->act == AE_ACT_SIGMOID || c->act == AE_ACT_TANH)
+    ae_cpu_activate (d->out + (gsize) oy * d->ow * co, (gsize) d->ow * co,
+        c->act, c->slope);
 }
 
-/* AE_CPU_CONV=gemm forces im2col + sgemm everywhere (for benchmarks). */
+/* AE_CPU_CONV=gemm forces im2col + sgemm for convolutions (benchmarks). */
 static gboolean
-have_avx2 (void)
+direct_enabled (void)
 {
   static int cached = -1;
   if (cached < 0) {
     const char *force = g_getenv ("AE_CPU_CONV");
     __builtin_cpu_init ();
-    cached = __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma")
-        && !(force && g_str_equal (force, "gemm"));
+    cached = ae_cpu_have_avx2 () && !(force && g_str_equal (force, "gemm"));
+  }
+  return cached;
+}
+
+gboolean
+ae_cpu_have_avx2 (void)
+{
+  static int cached = -1;
+  if (cached < 0) {
+    __builtin_cpu_init ();
+    cached = __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma");
   }
   return cached;
 }
@@ -243,7 +312,7 @@ gboolean
 ae_cpu_direct_supported (const AeNode *nd)
 {
   const AeConvParams *c = &nd->p.conv;
-  if (nd->op != AE_OP_CONV2D || !have_avx2 ())
+  if (nd->op != AE_OP_CONV2D || !direct_enabled ())
     return FALSE;
   if (c->kernel == 1 && c->padding == 0)
     return FALSE;               /* a plain GEMM, no taps to gather */
@@ -280,6 +349,18 @@ ae_cpu_conv2d_direct (AeParallel *pool, const AeNode *nd, AeCpuIn in,
 }
 
 #else
+
+gboolean
+ae_cpu_have_avx2 (void)
+{
+  return FALSE;
+}
+
+gsize
+ae_cpu_activate_avx2 (float *x, gsize n, AeAct act)
+{
+  return 0;
+}
 
 gboolean
 ae_cpu_direct_supported (const AeNode *nd)

@@ -52,6 +52,26 @@ ae_cpu_conv_scratch (const AeNode *nd)
   return (gsize) block_pixels (nd) * c->kernel * c->kernel * c->in_channels;
 }
 
+/* exp(x) without libm calls, so loops over it vectorise: x = n·ln2 + r,
+ * |r| <= ln2/2, e^r by its degree-6 Taylor polynomial (relative error below
+ * 2e-7), 2^n through the exponent bits. */
+static inline float
+exp_approx (float x)
+{
+  x = CLAMP (x, -87.0f, 88.0f);
+  /* round to nearest by the 1.5·2^23 trick: roundf is a libm call before
+   * SSE4.1 and would stop the loop from vectorising */
+  float n = (x * 1.44269504f + 12582912.0f) - 12582912.0f;
+  float r = x - n * 0.693145752f - n * 1.42860677e-6f;
+  float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24
+                  + r * (1.0f / 120 + r * (1.0f / 720))))));
+  union {
+    guint32 u;
+    float f;
+  } b = {.u = (guint32) ((gint32) n + 127) << 23 };
+  return p * b.f;
+}
+
 void
 ae_cpu_activate (float *x, gsize n, AeAct act, float slope)
 {
@@ -67,12 +87,20 @@ ae_cpu_activate (float *x, gsize n, AeAct act, float slope)
         x[i] = x[i] > 0.0f ? x[i] : x[i] * slope;
       break;
     case AE_ACT_SIGMOID:
-      for (gsize i = 0; i < n; i++)
-        x[i] = 1.0f / (1.0f + expf (-x[i]));
+      for (gsize i = ae_cpu_have_avx2 () ? ae_cpu_activate_avx2 (x, n, act) : 0;
+          i < n; i++)
+        x[i] = 1.0f / (1.0f + exp_approx (-x[i]));
       break;
     case AE_ACT_TANH:
-      for (gsize i = 0; i < n; i++)
-        x[i] = tanhf (x[i]);
+      /* odd function: compute on |x| so small inputs keep their precision */
+      for (gsize i = ae_cpu_have_avx2 () ? ae_cpu_activate_avx2 (x, n, act) : 0;
+          i < n; i++) {
+        float a = fabsf (x[i]);
+        float t = a < 0.0625f
+            ? a * (1.0f - a * a * (1.0f / 3 - a * a * (2.0f / 15)))
+            : 1.0f - 2.0f / (exp_approx (2.0f * a) + 1.0f);
+        x[i] = copysignf (t, x[i]);
+      }
       break;
   }
 }

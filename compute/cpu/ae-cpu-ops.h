@@ -32,6 +32,8 @@ void ae_cpu_simple_op (AeParallel *pool, const AeNode *node,
 /* Direct convolution (ae-cpu-direct.c): conv2d on CPUs with AVX2
  * and FMA. @thin is ae_cpu_direct_pack_thin()'s repacking, needed (and
  * non-NULL) only for layers of fewer than 8 output channels. */
+gboolean ae_cpu_have_avx2 (void);
+gsize ae_cpu_activate_avx2 (float *x, gsize n, AeAct act);
 gboolean ae_cpu_direct_supported (const AeNode *node);
 float *ae_cpu_direct_pack_thin (const AeNode *node, const float *weight);
 void ae_cpu_conv2d_direct (AeParallel *pool, const AeNode *node, AeCpuIn in,
