@@ -23,4 +23,9 @@ typedef enum {
 
 GQuark ae_compute_error_quark (void);
 
+/* Sets an AE_COMPUTE_ERROR_INVALID_MODEL error "WHAT: message", @what
+ * naming the file or document at fault. */
+void ae_set_model_error (GError **error, const char *what, const char *fmt,
+    ...) G_GNUC_PRINTF (3, 4);
+
 G_END_DECLS

@@ -62,21 +62,6 @@ ae_color_name (AeColor color)
   return color == AE_COLOR_LUMA ? "luma" : "rgb";
 }
 
-static void
-fail (GError **error, const char *what, const char *fmt, ...)
-G_GNUC_PRINTF (3, 4);
-
-static void
-fail (GError **error, const char *what, const char *fmt, ...)
-{
-  va_list ap;
-  va_start (ap, fmt);
-  g_autofree char *msg = g_strdup_vprintf (fmt, ap);
-  va_end (ap);
-  g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_INVALID_MODEL,
-      "%s: %s", what, msg);
-}
-
 void
 ae_graph_free (AeGraph *g)
 {
@@ -104,7 +89,7 @@ get_int (JsonObject *o, const char *what, const char *node, const char *key,
       g_strdup ("ae.graph");
   if (!n || JSON_NODE_HOLDS_NULL (n)) {
     if (def == G_MININT) {
-      fail (error, what, "%s needs '%s'", where, key);
+      ae_set_model_error (error, what, "%s needs '%s'", where, key);
       return FALSE;
     }
     *out = def;
@@ -112,12 +97,12 @@ get_int (JsonObject *o, const char *what, const char *node, const char *key,
   }
   if (!JSON_NODE_HOLDS_VALUE (n)
       || json_node_get_value_type (n) != G_TYPE_INT64) {
-    fail (error, what, "%s: '%s' must be an integer", where, key);
+    ae_set_model_error (error, what, "%s: '%s' must be an integer", where, key);
     return FALSE;
   }
   gint64 v = json_node_get_int (n);
   if (v < lo || v > hi) {
-    fail (error, what, "%s: %s = %" G_GINT64_FORMAT
+    ae_set_model_error (error, what, "%s: %s = %" G_GINT64_FORMAT
         " is out of range (%d..%d)", where, key, v, lo, hi);
     return FALSE;
   }
@@ -134,7 +119,7 @@ get_act (JsonObject *o, const char *what, const char *node, gboolean required,
   *slope = 0.01f;
   if (!n) {
     if (required) {
-      fail (error, what, "node '%s' needs 'act'", node);
+      ae_set_model_error (error, what, "node '%s' needs 'act'", node);
       return FALSE;
     }
   } else {
@@ -148,7 +133,7 @@ get_act (JsonObject *o, const char *what, const char *node, gboolean required,
         found = TRUE;
       }
     if (!found) {
-      fail (error, what, "node '%s': unknown act '%s' (none, relu, "
+      ae_set_model_error (error, what, "node '%s': unknown act '%s' (none, relu, "
           "leaky_relu, sigmoid, tanh)", node, s);
       return FALSE;
     }
@@ -158,12 +143,12 @@ get_act (JsonObject *o, const char *what, const char *node, gboolean required,
     if (!JSON_NODE_HOLDS_VALUE (sl)
         || (json_node_get_value_type (sl) != G_TYPE_DOUBLE
             && json_node_get_value_type (sl) != G_TYPE_INT64)) {
-      fail (error, what, "node '%s': 'slope' must be a number", node);
+      ae_set_model_error (error, what, "node '%s': 'slope' must be a number", node);
       return FALSE;
     }
     double v = json_node_get_double (sl);
     if (!isfinite (v) || fabs (v) > 100) {
-      fail (error, what, "node '%s': slope %g is out of range", node, v);
+      ae_set_model_error (error, what, "node '%s': slope %g is out of range", node, v);
       return FALSE;
     }
     *slope = v;
@@ -206,7 +191,7 @@ parse_node (JsonObject *o, const char *what, AeNode *nd, GError **error)
     if (op && g_str_equal (op, op_names[i]))
       nd->op = i;
   if (nd->op == AE_N_OPS) {
-    fail (error, what, "node '%s' has unknown op '%s'", name,
+    ae_set_model_error (error, what, "node '%s' has unknown op '%s'", name,
         op ? op : "(none)");
     return FALSE;
   }
@@ -233,13 +218,13 @@ parse_node (JsonObject *o, const char *what, AeNode *nd, GError **error)
                 &c->output_padding, error))
           return FALSE;
         if (c->output_padding >= c->stride) {
-          fail (error, what, "node '%s': output_padding = %d is out of range "
+          ae_set_model_error (error, what, "node '%s': output_padding = %d is out of range "
               "(it must be less than the stride, %d)", name,
               c->output_padding, c->stride);
           return FALSE;
         }
       } else if (json_object_has_member (o, "output_padding")) {
-        fail (error, what, "node '%s': output_padding is only for "
+        ae_set_model_error (error, what, "node '%s': output_padding is only for "
             "conv_transpose2d", name);
         return FALSE;
       }
@@ -248,7 +233,7 @@ parse_node (JsonObject *o, const char *what, AeNode *nd, GError **error)
       if (b) {
         if (!JSON_NODE_HOLDS_VALUE (b)
             || json_node_get_value_type (b) != G_TYPE_BOOLEAN) {
-          fail (error, what, "node '%s': 'bias' must be true or false", name);
+          ae_set_model_error (error, what, "node '%s': 'bias' must be true or false", name);
           return FALSE;
         }
         c->has_bias = json_node_get_boolean (b);
@@ -269,7 +254,7 @@ parse_node (JsonObject *o, const char *what, AeNode *nd, GError **error)
         if (m && g_str_equal (m, "bilinear"))
           r->mode = AE_UPSAMPLE_BILINEAR;
         else if (!m || !g_str_equal (m, "nearest")) {
-          fail (error, what, "node '%s': unknown upsample mode '%s' "
+          ae_set_model_error (error, what, "node '%s': unknown upsample mode '%s' "
               "(nearest, bilinear)", name, m ? m : "?");
           return FALSE;
         }
@@ -324,12 +309,12 @@ infer_static (AeGraph *g, const char *what, double *radius, GError **error)
     int cin = in0->channels;
 
     if ((nd->op == AE_OP_ADD || nd->op == AE_OP_CONCAT) && nd->n_inputs < 2) {
-      fail (error, what, "node '%s' (%s) needs at least 2 inputs", nd->name,
+      ae_set_model_error (error, what, "node '%s' (%s) needs at least 2 inputs", nd->name,
           op_names[nd->op]);
       return FALSE;
     }
     if (nd->op != AE_OP_ADD && nd->op != AE_OP_CONCAT && nd->n_inputs != 1) {
-      fail (error, what, "node '%s' (%s) takes exactly 1 input, has %d",
+      ae_set_model_error (error, what, "node '%s' (%s) takes exactly 1 input, has %d",
           nd->name, op_names[nd->op], nd->n_inputs);
       return FALSE;
     }
@@ -342,14 +327,14 @@ infer_static (AeGraph *g, const char *what, double *radius, GError **error)
         c->in_channels = cin;
         if ((gint64) cin * c->out_channels * c->kernel * c->kernel >
             MAX_TENSOR_WEIGHTS) {
-          fail (error, what, "node '%s' weight %dx%dx%dx%d is out of range "
+          ae_set_model_error (error, what, "node '%s' weight %dx%dx%dx%d is out of range "
               "(too large)", nd->name, c->out_channels, cin, c->kernel,
               c->kernel);
           return FALSE;
         }
         if (nd->op == AE_OP_CONV2D) {
           if (c->padding > ext) {
-            fail (error, what, "node '%s': padding %d is out of range for "
+            ae_set_model_error (error, what, "node '%s': padding %d is out of range for "
                 "kernel %d dilation %d", nd->name, c->padding, c->kernel,
                 c->dilation);
             return FALSE;
@@ -367,7 +352,7 @@ infer_static (AeGraph *g, const char *what, double *radius, GError **error)
       case AE_OP_PIXEL_SHUFFLE:{
         int f2 = nd->p.resample.factor * nd->p.resample.factor;
         if (cin % f2) {
-          fail (error, what, "node '%s': pixel_shuffle by %d needs a channel "
+          ae_set_model_error (error, what, "node '%s': pixel_shuffle by %d needs a channel "
               "count divisible by %d, input has %d channels", nd->name,
               nd->p.resample.factor, f2, cin);
           return FALSE;
@@ -402,13 +387,13 @@ infer_static (AeGraph *g, const char *what, double *radius, GError **error)
           int j = nd->inputs[k];
           const AeNode *in = &g->nodes[j];
           if (nd->op == AE_OP_ADD && in->channels != cin) {
-            fail (error, what, "node '%s' adds inputs with different channel "
+            ae_set_model_error (error, what, "node '%s' adds inputs with different channel "
                 "counts: '%s' has %d, '%s' has %d", nd->name, in0->name, cin,
                 in->name, in->channels);
             return FALSE;
           }
           if ((gint64) g->ratio_num[j] * den != (gint64) g->ratio_den[j] * num) {
-            fail (error, what, "node '%s' joins inputs of different "
+            ae_set_model_error (error, what, "node '%s' joins inputs of different "
                 "resolutions: '%s' is %d/%d of the input, '%s' is %d/%d",
                 nd->name, in0->name, num, den, in->name, g->ratio_num[j],
                 g->ratio_den[j]);
@@ -427,7 +412,7 @@ infer_static (AeGraph *g, const char *what, double *radius, GError **error)
         g_assert_not_reached ();
     }
     if (nd->channels > MAX_CHANNELS) {
-      fail (error, what, "node '%s' has %d channels, out of range (at most "
+      ae_set_model_error (error, what, "node '%s' has %d channels, out of range (at most "
           "%d)", nd->name, nd->channels, MAX_CHANNELS);
       return FALSE;
     }
@@ -435,7 +420,7 @@ infer_static (AeGraph *g, const char *what, double *radius, GError **error)
     num /= d;
     den /= d;
     if (num > 64 || den > 64) {
-      fail (error, what, "node '%s' resolution %d/%d of the input is out of "
+      ae_set_model_error (error, what, "node '%s' resolution %d/%d of the input is out of "
           "range", nd->name, num, den);
       return FALSE;
     }
@@ -454,7 +439,7 @@ parse_meta (AeGraph *g, JsonObject *root, const char *what, GError **error)
 
   if (!task || !(g_str_equal (task, "denoise") || g_str_equal (task,
               "superres") || g_str_equal (task, "anomaly"))) {
-    fail (error, what, "unknown task '%s' (denoise, superres, anomaly)",
+    ae_set_model_error (error, what, "unknown task '%s' (denoise, superres, anomaly)",
         task ? task : "(none)");
     return FALSE;
   }
@@ -466,14 +451,14 @@ parse_meta (AeGraph *g, JsonObject *root, const char *what, GError **error)
   else if (!color || g_str_equal (color, "luma"))
     g->color = AE_COLOR_LUMA;
   else {
-    fail (error, what, "unknown color '%s' (luma, rgb)", color);
+    ae_set_model_error (error, what, "unknown color '%s' (luma, rgb)", color);
     return FALSE;
   }
 
   if (!get_int (root, what, NULL, "scale", 1, 1, 8, &g->scale, error))
     return FALSE;
   if (g->task != AE_TASK_SUPERRES && g->scale != 1) {
-    fail (error, what, "scale %d is only valid for task superres; a %s "
+    ae_set_model_error (error, what, "scale %d is only valid for task superres; a %s "
         "model has scale 1", g->scale, ae_task_name (g->task));
     return FALSE;
   }
@@ -483,7 +468,7 @@ parse_meta (AeGraph *g, JsonObject *root, const char *what, GError **error)
     double v[3];
     const char *keys[3] = { "mean", "std", "threshold" };
     if (!JSON_NODE_HOLDS_OBJECT (an)) {
-      fail (error, what, "'anomaly' must be an object");
+      ae_set_model_error (error, what, "'anomaly' must be an object");
       return FALSE;
     }
     for (int k = 0; k < 3; k++) {
@@ -493,13 +478,13 @@ parse_meta (AeGraph *g, JsonObject *root, const char *what, GError **error)
           || (json_node_get_value_type (n) != G_TYPE_DOUBLE
               && json_node_get_value_type (n) != G_TYPE_INT64)
           || !isfinite (v[k] = json_node_get_double (n))) {
-        fail (error, what, "anomaly calibration needs a finite '%s'",
+        ae_set_model_error (error, what, "anomaly calibration needs a finite '%s'",
             keys[k]);
         return FALSE;
       }
     }
     if (v[1] < 0) {
-      fail (error, what, "anomaly std %g is out of range (must be >= 0)",
+      ae_set_model_error (error, what, "anomaly std %g is out of range (must be >= 0)",
           v[1]);
       return FALSE;
     }
@@ -584,12 +569,12 @@ ae_graph_new_from_json (const char *json, const char *what, GError **error)
   g_autoptr (AeGraph) g = NULL;
 
   if (!json_parser_load_from_data (parser, json, -1, &jerr)) {
-    fail (error, what, "ae.graph is not valid JSON: %s", jerr->message);
+    ae_set_model_error (error, what, "ae.graph is not valid JSON: %s", jerr->message);
     return NULL;
   }
   JsonNode *rootn = json_parser_get_root (parser);
   if (!rootn || !JSON_NODE_HOLDS_OBJECT (rootn)) {
-    fail (error, what, "ae.graph JSON is not an object");
+    ae_set_model_error (error, what, "ae.graph JSON is not an object");
     return NULL;
   }
   JsonObject *root = json_node_get_object (rootn);
@@ -601,17 +586,17 @@ ae_graph_new_from_json (const char *json, const char *what, GError **error)
 
   JsonNode *nodesn = json_object_get_member (root, "nodes");
   if (!nodesn || !JSON_NODE_HOLDS_ARRAY (nodesn)) {
-    fail (error, what, "ae.graph has no 'nodes' array");
+    ae_set_model_error (error, what, "ae.graph has no 'nodes' array");
     return NULL;
   }
   JsonArray *arr = json_node_get_array (nodesn);
   int n = json_array_get_length (arr);
   if (n == 0) {
-    fail (error, what, "ae.graph has no nodes");
+    ae_set_model_error (error, what, "ae.graph has no nodes");
     return NULL;
   }
   if (n >= AE_GRAPH_MAX_NODES) {
-    fail (error, what, "ae.graph has %d nodes, out of range (at most %d)", n,
+    ae_set_model_error (error, what, "ae.graph has %d nodes, out of range (at most %d)", n,
         AE_GRAPH_MAX_NODES - 1);
     return NULL;
   }
@@ -633,20 +618,20 @@ ae_graph_new_from_json (const char *json, const char *what, GError **error)
   for (int i = 1; ok && i < total; i++) {
     JsonNode *jn = json_array_get_element (arr, i - 1);
     if (!JSON_NODE_HOLDS_OBJECT (jn)) {
-      fail (error, what, "node %d is not a JSON object", i - 1);
+      ae_set_model_error (error, what, "node %d is not a JSON object", i - 1);
       ok = FALSE;
       break;
     }
     JsonObject *o = json_node_get_object (jn);
     const char *name = get_string (o, "name");
     if (!name || !valid_name (name) || g_str_equal (name, "input")) {
-      fail (error, what, "node %d has an invalid name '%s' (1-64 of "
+      ae_set_model_error (error, what, "node %d has an invalid name '%s' (1-64 of "
           "A-Z a-z 0-9 _ . -, not 'input')", i - 1, name ? name : "(none)");
       ok = FALSE;
       break;
     }
     if (g_hash_table_contains (by_name, name)) {
-      fail (error, what, "duplicate node name '%s'", name);
+      ae_set_model_error (error, what, "duplicate node name '%s'", name);
       ok = FALSE;
       break;
     }
@@ -659,14 +644,14 @@ ae_graph_new_from_json (const char *json, const char *what, GError **error)
     JsonObject *o = json_node_get_object (json_array_get_element (arr, i - 1));
     JsonNode *in = json_object_get_member (o, "inputs");
     if (!in || !JSON_NODE_HOLDS_ARRAY (in)) {
-      fail (error, what, "node '%s' has no 'inputs' array", raw[i].name);
+      ae_set_model_error (error, what, "node '%s' has no 'inputs' array", raw[i].name);
       ok = FALSE;
       break;
     }
     JsonArray *ia = json_node_get_array (in);
     int k = json_array_get_length (ia);
     if (k < 1 || k > AE_NODE_MAX_INPUTS) {
-      fail (error, what, "node '%s' has %d inputs, out of range (1..%d)",
+      ae_set_model_error (error, what, "node '%s' has %d inputs, out of range (1..%d)",
           raw[i].name, k, AE_NODE_MAX_INPUTS);
       ok = FALSE;
       break;
@@ -679,7 +664,7 @@ ae_graph_new_from_json (const char *json, const char *what, GError **error)
           json_node_get_string (e) : NULL;
       int idx = s ? GPOINTER_TO_INT (g_hash_table_lookup (by_name, s)) : 0;
       if (!idx) {
-        fail (error, what, "node '%s' has unknown input '%s'", raw[i].name,
+        ae_set_model_error (error, what, "node '%s' has unknown input '%s'", raw[i].name,
             s ? s : "(not a string)");
         ok = FALSE;
       }
@@ -692,17 +677,17 @@ ae_graph_new_from_json (const char *json, const char *what, GError **error)
     int idx = outname ? GPOINTER_TO_INT (g_hash_table_lookup (by_name,
             outname)) : 0;
     if (!json_object_has_member (root, "output")) {
-      fail (error, what, "ae.graph has no 'output' (the name of the node "
+      ae_set_model_error (error, what, "ae.graph has no 'output' (the name of the node "
           "whose value the model returns)");
       ok = FALSE;
     } else if (!outname) {
-      fail (error, what, "ae.graph 'output' must be a node name (a string)");
+      ae_set_model_error (error, what, "ae.graph 'output' must be a node name (a string)");
       ok = FALSE;
     } else if (idx == 1) {
-      fail (error, what, "output is 'input': the graph computes nothing");
+      ae_set_model_error (error, what, "output is 'input': the graph computes nothing");
       ok = FALSE;
     } else if (idx == 0) {
-      fail (error, what, "output '%s' is not a node of the graph", outname);
+      ae_set_model_error (error, what, "output '%s' is not a node of the graph", outname);
       ok = FALSE;
     }
     out_raw = idx - 1;
@@ -713,7 +698,7 @@ ae_graph_new_from_json (const char *json, const char *what, GError **error)
   if (ok && n_ordered != total) {
     g_autofree char *cycle = describe_cycle (total, ins, n_ins, order,
         n_ordered, raw);
-    fail (error, what, "the graph has a cycle: %s", cycle);
+    ae_set_model_error (error, what, "the graph has a cycle: %s", cycle);
     ok = FALSE;
   }
   /* every node must contribute to the output */
@@ -728,7 +713,7 @@ ae_graph_new_from_json (const char *json, const char *what, GError **error)
     }
     for (int i = 0; ok && i < total; i++)
       if (!used[i]) {
-        fail (error, what, i == 0 ? "the output does not depend on the "
+        ae_set_model_error (error, what, i == 0 ? "the output does not depend on the "
             "input (%s unused)" : "node '%s' is unused (the output does not "
             "depend on it)", raw[i].name);
         ok = FALSE;
@@ -756,7 +741,7 @@ ae_graph_new_from_json (const char *json, const char *what, GError **error)
   }
   g->output = pos[out_raw];
   if (g->nodes[0].op != AE_OP_INPUT) {
-    fail (error, what, "the graph has a node without inputs");
+    ae_set_model_error (error, what, "the graph has a node without inputs");
     return NULL;
   }
 
@@ -769,13 +754,13 @@ ae_graph_new_from_json (const char *json, const char *what, GError **error)
 
   const AeNode *out = &g->nodes[g->output];
   if (out->channels != g->nodes[0].channels) {
-    fail (error, what, "output '%s' has %d channels; a %s model must output "
+    ae_set_model_error (error, what, "output '%s' has %d channels; a %s model must output "
         "%d channel%s", out->name, out->channels, ae_color_name (g->color),
         g->nodes[0].channels, g->nodes[0].channels > 1 ? "s" : "");
     return NULL;
   }
   if (g->ratio_den[g->output] != 1 || g->ratio_num[g->output] != g->scale) {
-    fail (error, what, "the network scales frames by %d/%d but the graph "
+    ae_set_model_error (error, what, "the network scales frames by %d/%d but the graph "
         "declares scale %d", g->ratio_num[g->output], g->ratio_den[g->output],
         g->scale);
     return NULL;
@@ -787,7 +772,7 @@ ae_graph_new_from_json (const char *json, const char *what, GError **error)
     g->stride = g->stride / gcd (g->stride, d) * d;
   }
   if (g->stride > 64) {
-    fail (error, what, "total stride %d is out of range (at most 64)",
+    ae_set_model_error (error, what, "total stride %d is out of range (at most 64)",
         g->stride);
     return NULL;
   }
@@ -805,7 +790,7 @@ ae_graph_new_from_json (const char *json, const char *what, GError **error)
     const AeNode *nd = &g->nodes[i];
     if (shapes[i].w * g->ratio_den[i] != 3 * g->stride * g->ratio_num[i]
         || shapes[i].h * g->ratio_den[i] != 2 * g->stride * g->ratio_num[i]) {
-      fail (error, what, "node '%s' changes the frame size beyond its "
+      ae_set_model_error (error, what, "node '%s' changes the frame size beyond its "
           "stride (check its padding): %dx%d from a %dx%d input", nd->name,
           shapes[i].w, shapes[i].h, 3 * g->stride, 2 * g->stride);
       return NULL;

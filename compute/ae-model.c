@@ -12,21 +12,6 @@ struct _AeModel {
   float **bias;
 };
 
-static void
-fail (GError **error, const char *what, const char *fmt, ...)
-G_GNUC_PRINTF (3, 4);
-
-static void
-fail (GError **error, const char *what, const char *fmt, ...)
-{
-  va_list ap;
-  va_start (ap, fmt);
-  g_autofree char *msg = g_strdup_vprintf (fmt, ap);
-  va_end (ap);
-  g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_INVALID_MODEL,
-      "%s: %s", what, msg);
-}
-
 static gboolean
 is_conv (const AeNode *nd)
 {
@@ -102,7 +87,7 @@ check_tensor_shape (const AeSafetensors *st, const char *what,
   if (!same) {
     g_autofree char *want = shape_str (n_dims, shape);
     g_autofree char *have = shape_str (v->n_dims, v->shape);
-    fail (error, what, "node '%s' expects %s %s (%s for %s with %d input "
+    ae_set_model_error (error, what, "node '%s' expects %s %s (%s for %s with %d input "
         "and %d output channels), tensor '%s' is %s", nd->name, kind, want,
         n_dims == 1 ? "[out]" : tr ? "[in, out, k, k]" : "[out, in, k, k]",
         ae_op_name (nd->op), nd->p.conv.in_channels,
@@ -123,7 +108,7 @@ read_tensor (const AeSafetensors *st, const char *what, const AeNode *nd,
   ae_tensor_view_read_f32 (v, dst);
   for (gint64 i = 0; i < v->n_elements; i++)
     if (!isfinite (dst[i])) {
-      fail (error, what, "tensor '%s' element %" G_GINT64_FORMAT
+      ae_set_model_error (error, what, "tensor '%s' element %" G_GINT64_FORMAT
           " is not finite (%g); weights and biases must be finite numbers",
           tname, i, dst[i]);
       return FALSE;
@@ -162,12 +147,12 @@ ae_model_load_from_bytes (GBytes *bytes, const char *what, GError **error)
   const char *fmt = ae_safetensors_get_metadata (st, "ae.format");
   const char *json = ae_safetensors_get_metadata (st, "ae.graph");
   if (!json) {
-    fail (error, what, "no 'ae.graph' in the file's __metadata__; this is "
+    ae_set_model_error (error, what, "no 'ae.graph' in the file's __metadata__; this is "
         "not a gst-autoencoder model");
     return NULL;
   }
   if (!fmt || !g_str_equal (fmt, "1")) {
-    fail (error, what, "ae.format is '%s'; this version reads format 1",
+    ae_set_model_error (error, what, "ae.format is '%s'; this version reads format 1",
         fmt ? fmt : "(missing)");
     return NULL;
   }
@@ -186,7 +171,7 @@ ae_model_load_from_bytes (GBytes *bytes, const char *what, GError **error)
     for (int k = 0; k < (nd->p.conv.has_bias ? 2 : 1); k++) {
       g_autofree char *tname = tensor_name (nd, k ? "bias" : "weight");
       if (!ae_safetensors_lookup (st, tname)) {
-        fail (error, what, "missing tensor '%s' for node '%s' (%s)", tname,
+        ae_set_model_error (error, what, "missing tensor '%s' for node '%s' (%s)", tname,
             nd->name, ae_op_name (nd->op));
         return NULL;
       }
@@ -196,7 +181,7 @@ ae_model_load_from_bytes (GBytes *bytes, const char *what, GError **error)
     const char *tn = ae_safetensors_get_tensor (st, t)->name;
     g_autofree char *why = unused_reason (graph, tn);
     if (why) {
-      fail (error, what, "unexpected tensor '%s': %s", tn, why);
+      ae_set_model_error (error, what, "unexpected tensor '%s': %s", tn, why);
       return NULL;
     }
   }
@@ -228,21 +213,11 @@ ae_model_load_from_bytes (GBytes *bytes, const char *what, GError **error)
 AeModel *
 ae_model_load (const char *path, GError **error)
 {
-  g_autoptr (GMappedFile) map = NULL;
-  g_autoptr (GError) ferr = NULL;
-
-  if (g_file_test (path, G_FILE_TEST_IS_DIR)) {
-    g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_IO,
-        "cannot read model: %s is a directory, not a model file", path);
+  g_autoptr (GBytes) bytes = ae_safetensors_map_file (path, error);
+  if (!bytes) {
+    g_prefix_error (error, "cannot read model: ");
     return NULL;
   }
-  map = g_mapped_file_new (path, FALSE, &ferr);
-  if (!map) {
-    g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_IO,
-        "cannot read model: %s", ferr->message);
-    return NULL;
-  }
-  g_autoptr (GBytes) bytes = g_mapped_file_get_bytes (map);
   g_autofree char *base = g_path_get_basename (path);
   return ae_model_load_from_bytes (bytes, base, error);
 }

@@ -15,21 +15,6 @@ struct _AeSafetensors {
   GHashTable *metadata;         /* char* -> char* */
 };
 
-static void
-set_error (GError **error, const char *what, const char *fmt, ...)
-G_GNUC_PRINTF (3, 4);
-
-static void
-set_error (GError **error, const char *what, const char *fmt, ...)
-{
-  va_list ap;
-  va_start (ap, fmt);
-  g_autofree char *msg = g_strdup_vprintf (fmt, ap);
-  va_end (ap);
-  g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_INVALID_MODEL,
-      "%s: %s", what, msg);
-}
-
 static gsize
 dtype_size (AeDType t)
 {
@@ -72,7 +57,7 @@ parse_tensor (AeSafetensors *st, const char *what, const char *name,
   AeTensorView v = { 0 };
 
   if (!JSON_NODE_HOLDS_OBJECT (node)) {
-    set_error (error, what, "tensor '%s' is not a JSON object", name);
+    ae_set_model_error (error, what, "tensor '%s' is not a JSON object", name);
     return FALSE;
   }
   JsonObject *o = json_node_get_object (node);
@@ -82,7 +67,7 @@ parse_tensor (AeSafetensors *st, const char *what, const char *name,
 
   if (!dt || !JSON_NODE_HOLDS_VALUE (dt)
       || json_node_get_value_type (dt) != G_TYPE_STRING) {
-    set_error (error, what, "tensor '%s' has no dtype string", name);
+    ae_set_model_error (error, what, "tensor '%s' has no dtype string", name);
     return FALSE;
   }
   const char *dts = json_node_get_string (dt);
@@ -91,20 +76,20 @@ parse_tensor (AeSafetensors *st, const char *what, const char *name,
   else if (g_str_equal (dts, "F16"))
     v.dtype = AE_DTYPE_F16;
   else {
-    set_error (error, what,
+    ae_set_model_error (error, what,
         "tensor '%s' has dtype %s; only F32 and F16 are supported", name,
         dts);
     return FALSE;
   }
 
   if (!sh || !JSON_NODE_HOLDS_ARRAY (sh)) {
-    set_error (error, what, "tensor '%s' has no shape array", name);
+    ae_set_model_error (error, what, "tensor '%s' has no shape array", name);
     return FALSE;
   }
   JsonArray *sa = json_node_get_array (sh);
   guint nd = json_array_get_length (sa);
   if (nd > AE_MAX_DIMS) {
-    set_error (error, what, "tensor '%s' has %u dimensions (at most %d)",
+    ae_set_model_error (error, what, "tensor '%s' has %u dimensions (at most %d)",
         name, nd, AE_MAX_DIMS);
     return FALSE;
   }
@@ -114,13 +99,13 @@ parse_tensor (AeSafetensors *st, const char *what, const char *name,
     gint64 d;
     if (!json_int (json_array_get_element (sa, i), &d) || d < 0
         || d > G_MAXINT32) {
-      set_error (error, what, "tensor '%s' has an invalid shape", name);
+      ae_set_model_error (error, what, "tensor '%s' has an invalid shape", name);
       return FALSE;
     }
     v.shape[i] = d;
     /* data_len bounds the product, so stop before it can overflow */
     if (d != 0 && v.n_elements > data_len / d + 1) {
-      set_error (error, what,
+      ae_set_model_error (error, what,
           "tensor '%s' shape is larger than the file (out of range)", name);
       return FALSE;
     }
@@ -132,11 +117,11 @@ parse_tensor (AeSafetensors *st, const char *what, const char *name,
       || json_array_get_length (json_node_get_array (off)) != 2
       || !json_int (json_array_get_element (json_node_get_array (off), 0), &b)
       || !json_int (json_array_get_element (json_node_get_array (off), 1), &e)) {
-    set_error (error, what, "tensor '%s' has no valid data_offsets", name);
+    ae_set_model_error (error, what, "tensor '%s' has no valid data_offsets", name);
     return FALSE;
   }
   if (b < 0 || e < b || e > data_len) {
-    set_error (error, what,
+    ae_set_model_error (error, what,
         "tensor '%s' data_offsets [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
         "] are out of range: %s (the data section is %" G_GINT64_FORMAT
         " bytes)", name, b, e, b < 0 ? "begin is negative" : e < b ?
@@ -145,7 +130,7 @@ parse_tensor (AeSafetensors *st, const char *what, const char *name,
     return FALSE;
   }
   if ((guint64) (e - b) != (guint64) v.n_elements * dtype_size (v.dtype)) {
-    set_error (error, what,
+    ae_set_model_error (error, what,
         "tensor '%s' occupies %" G_GINT64_FORMAT " bytes but its size as %s"
         " with %" G_GINT64_FORMAT " elements is %" G_GINT64_FORMAT " bytes",
         name, e - b, dtype_name (v.dtype), v.n_elements,
@@ -176,7 +161,7 @@ ae_safetensors_parse (GBytes *bytes, const char *what, GError **error)
   g_autofree Span *spans = NULL;
 
   if (len < 8) {
-    set_error (error, what, "file is too short (%" G_GSIZE_FORMAT
+    ae_set_model_error (error, what, "file is too short (%" G_GSIZE_FORMAT
         " bytes) to be a safetensors file", len);
     return NULL;
   }
@@ -184,13 +169,13 @@ ae_safetensors_parse (GBytes *bytes, const char *what, GError **error)
   for (int i = 7; i >= 0; i--)
     hlen = (hlen << 8) | p[i];
   if (hlen > MAX_HEADER_BYTES) {
-    set_error (error, what, "header length %" G_GUINT64_FORMAT
+    ae_set_model_error (error, what, "header length %" G_GUINT64_FORMAT
         " is over the 64 MiB limit; this is not a safetensors model file",
         hlen);
     return NULL;
   }
   if (hlen > len - 8) {
-    set_error (error, what, "header length %" G_GUINT64_FORMAT
+    ae_set_model_error (error, what, "header length %" G_GUINT64_FORMAT
         " runs past the end of the file (%" G_GSIZE_FORMAT " bytes); the "
         "file is truncated or not safetensors", hlen, len);
     return NULL;
@@ -199,12 +184,12 @@ ae_safetensors_parse (GBytes *bytes, const char *what, GError **error)
 
   parser = json_parser_new ();
   if (!json_parser_load_from_data (parser, (const char *) p + 8, hlen, &jerr)) {
-    set_error (error, what, "header is not valid JSON: %s", jerr->message);
+    ae_set_model_error (error, what, "header is not valid JSON: %s", jerr->message);
     return NULL;
   }
   JsonNode *root = json_parser_get_root (parser);
   if (!root || !JSON_NODE_HOLDS_OBJECT (root)) {
-    set_error (error, what, "header JSON is not an object");
+    ae_set_model_error (error, what, "header JSON is not an object");
     return NULL;
   }
 
@@ -227,7 +212,7 @@ ae_safetensors_parse (GBytes *bytes, const char *what, GError **error)
   while (json_object_iter_next (&it, &name, &member)) {
     if (g_str_equal (name, "__metadata__")) {
       if (!JSON_NODE_HOLDS_OBJECT (member)) {
-        set_error (error, what, "__metadata__ is not a JSON object");
+        ae_set_model_error (error, what, "__metadata__ is not a JSON object");
         return NULL;
       }
       JsonObjectIter mit;
@@ -237,7 +222,7 @@ ae_safetensors_parse (GBytes *bytes, const char *what, GError **error)
       while (json_object_iter_next (&mit, &key, &val)) {
         if (!JSON_NODE_HOLDS_VALUE (val)
             || json_node_get_value_type (val) != G_TYPE_STRING) {
-          set_error (error, what, "__metadata__ value '%s' is not a string "
+          ae_set_model_error (error, what, "__metadata__ value '%s' is not a string "
               "(safetensors metadata maps strings to strings; store JSON "
               "documents such as ae.graph as strings)", key);
           return NULL;
@@ -258,12 +243,12 @@ ae_safetensors_parse (GBytes *bytes, const char *what, GError **error)
   gint64 pos = 0;
   for (guint i = 0; i < n_spans; i++) {
     if (spans[i].begin < pos) {
-      set_error (error, what, "tensor '%s' data overlaps tensor '%s'",
+      ae_set_model_error (error, what, "tensor '%s' data overlaps tensor '%s'",
           spans[i].name, spans[i - 1].name);
       return NULL;
     }
     if (spans[i].begin > pos) {
-      set_error (error, what, "data bytes %" G_GINT64_FORMAT "..%"
+      ae_set_model_error (error, what, "data bytes %" G_GINT64_FORMAT "..%"
           G_GINT64_FORMAT " are not covered by any tensor", pos,
           spans[i].begin);
       return NULL;
@@ -271,7 +256,7 @@ ae_safetensors_parse (GBytes *bytes, const char *what, GError **error)
     pos = spans[i].end;
   }
   if (pos != data_len) {
-    set_error (error, what, "data bytes %" G_GINT64_FORMAT "..%"
+    ae_set_model_error (error, what, "data bytes %" G_GINT64_FORMAT "..%"
         G_GINT64_FORMAT " are not covered by any tensor", pos, data_len);
     return NULL;
   }
@@ -284,15 +269,15 @@ ae_safetensors_parse (GBytes *bytes, const char *what, GError **error)
   return g_steal_pointer (&st);
 }
 
-AeSafetensors *
-ae_safetensors_load (const char *path, GError **error)
+GBytes *
+ae_safetensors_map_file (const char *path, GError **error)
 {
   g_autoptr (GMappedFile) map = NULL;
   g_autoptr (GError) ferr = NULL;
 
   if (g_file_test (path, G_FILE_TEST_IS_DIR)) {
     g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_IO,
-        "%s is a directory, not a safetensors file", path);
+        "%s is a directory, not a model file", path);
     return NULL;
   }
   map = g_mapped_file_new (path, FALSE, &ferr);
@@ -301,7 +286,15 @@ ae_safetensors_load (const char *path, GError **error)
         "%s", ferr->message);
     return NULL;
   }
-  g_autoptr (GBytes) bytes = g_mapped_file_get_bytes (map);
+  return g_mapped_file_get_bytes (map);
+}
+
+AeSafetensors *
+ae_safetensors_load (const char *path, GError **error)
+{
+  g_autoptr (GBytes) bytes = ae_safetensors_map_file (path, error);
+  if (!bytes)
+    return NULL;
   g_autofree char *base = g_path_get_basename (path);
   return ae_safetensors_parse (bytes, base, error);
 }

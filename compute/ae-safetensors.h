@@ -35,6 +35,8 @@ typedef struct _AeSafetensors AeSafetensors;
 AeSafetensors *ae_safetensors_parse (GBytes *bytes, const char *what,
     GError **error);
 AeSafetensors *ae_safetensors_load (const char *path, GError **error);
+/* The file's bytes, memory-mapped (AE_COMPUTE_ERROR_IO if unreadable). */
+GBytes *ae_safetensors_map_file (const char *path, GError **error);
 void ae_safetensors_free (AeSafetensors *st);
 
 guint ae_safetensors_get_n_tensors (const AeSafetensors *st);
