@@ -1,11 +1,13 @@
-/* Direct convolution for x86-64 with AVX2 + FMA, channels-last.
+/* Direct convolution for x86-64 with AVX2 + FMA (and AVX-512 where the CPU
+ * has it), channels-last.
  *
  * im2col + sgemm spends its time copying taps and, for layers with few
  * output channels, in GEMM shapes OpenBLAS handles poorly (N = 1 for the
  * last layer of every denoiser). Here the packed weights [ky][kx][ci][co]
  * are read in place: a register block of 6 output pixels x 16 output
  * channels accumulates over every tap and input channel, then bias and
- * activation are applied while the block is still in registers.
+ * activation are applied while the block is still in registers. With
+ * AVX-512 the block is 12 pixels x 32 channels (24 of the 32 registers).
  * Layers with fewer than 8 output channels use a dot-product kernel along
  * the input channels instead.
  */
@@ -168,6 +170,74 @@ block_r16 (const Direct *d, int oy, int ox, int co0)
   store8 (o + 5 * co + 8, a51, bias8, c);
 }
 
+#define TARGET512 __attribute__ ((target ("avx512f,avx2,fma")))
+
+TARGET512 static inline void
+store16 (float *dst, __m512 acc, const float *bias, const AeConvParams *c)
+{
+  if (bias)
+    acc = _mm512_add_ps (acc, _mm512_loadu_ps (bias));
+  if (c->act == AE_ACT_RELU) {
+    acc = _mm512_max_ps (acc, _mm512_setzero_ps ());
+  } else if (c->act == AE_ACT_LEAKY_RELU) {
+    __mmask16 pos = _mm512_cmp_ps_mask (acc, _mm512_setzero_ps (),
+        _CMP_GT_OQ);
+    acc = _mm512_mask_blend_ps (pos, _mm512_mul_ps (acc,
+            _mm512_set1_ps (c->slope)), acc);
+  }
+  _mm512_storeu_ps (dst, acc);
+}
+
+/* 12 pixels x 32 channels from (oy, ox, co0), all taps inside the row. */
+TARGET512 static void
+block_r12x32 (const Direct *d, int oy, int ox, int co0)
+{
+  const AeConvParams *c = d->c;
+  const int ci = c->in_channels, co = c->out_channels, k = c->kernel;
+  const int step = c->stride * ci;
+  const int nx = c->dilation == 1 ? 1 : k;
+  const int run = c->dilation == 1 ? k * ci : ci;
+  __m512 z = _mm512_setzero_ps ();
+  __m512 a00 = z, a01 = z, a10 = z, a11 = z, a20 = z, a21 = z;
+  __m512 a30 = z, a31 = z, a40 = z, a41 = z, a50 = z, a51 = z;
+  __m512 a60 = z, a61 = z, a70 = z, a71 = z, a80 = z, a81 = z;
+  __m512 a90 = z, a91 = z, aa0 = z, aa1 = z, ab0 = z, ab1 = z;
+
+  for (int ky = 0; ky < k; ky++) {
+    int iy = oy * c->stride - c->padding + ky * c->dilation;
+    if (iy < 0 || iy >= d->ih)
+      continue;
+    for (int kx = 0; kx < nx; kx++) {
+      const float *x = d->in + ((gsize) iy * d->iw + ox * c->stride
+          - c->padding + kx * c->dilation) * ci;
+      const float *w = d->w + ((gsize) (ky * k + kx) * ci) * co + co0;
+      for (int i = 0; i < run; i++, w += co, x++) {
+        __m512 w0 = _mm512_loadu_ps (w), w1 = _mm512_loadu_ps (w + 16), b;
+#define TAP(r, lo, hi) \
+        b = _mm512_set1_ps (x[r * step]); \
+        lo = _mm512_fmadd_ps (b, w0, lo); \
+        hi = _mm512_fmadd_ps (b, w1, hi);
+        TAP (0, a00, a01) TAP (1, a10, a11) TAP (2, a20, a21)
+        TAP (3, a30, a31) TAP (4, a40, a41) TAP (5, a50, a51)
+        TAP (6, a60, a61) TAP (7, a70, a71) TAP (8, a80, a81)
+        TAP (9, a90, a91) TAP (10, aa0, aa1) TAP (11, ab0, ab1)
+#undef TAP
+      }
+    }
+  }
+  const float *bias = d->bias ? d->bias + co0 : NULL;
+  const float *bias16 = bias ? bias + 16 : NULL;
+  float *o = d->out + ((gsize) oy * d->ow + ox) * co + co0;
+#define OUT(r, lo, hi) \
+  store16 (o + r * co, lo, bias, c); \
+  store16 (o + r * co + 16, hi, bias16, c);
+  OUT (0, a00, a01) OUT (1, a10, a11) OUT (2, a20, a21)
+  OUT (3, a30, a31) OUT (4, a40, a41) OUT (5, a50, a51)
+  OUT (6, a60, a61) OUT (7, a70, a71) OUT (8, a80, a81)
+  OUT (9, a90, a91) OUT (10, aa0, aa1) OUT (11, ab0, ab1)
+#undef OUT
+}
+
 /* One pixel, 8 channels from co0, with bounds checks on every tap. */
 TARGET static void
 pixel_8 (const Direct *d, int oy, int ox, int co0)
@@ -289,7 +359,27 @@ block_dot4 (const Direct *d, const float *wt, int oy, int ox)
 typedef struct {
   Direct d;
   const float *wt;              /* per-output-channel weights, thin layers */
+  gboolean wide;                /* AVX-512 blocks */
 } Job;
+
+/* 16 channels from co0 of row oy: interior columns [from, hi) in blocks,
+ * the borders [0, lo) and the leftover interior pixel by pixel. Columns
+ * [lo, from) were done by the caller. */
+static void
+avx2_row (const Direct *d, int oy, int lo, int hi, int from, int co0)
+{
+  int ox = from;
+  for (; ox + R <= hi; ox += R)
+    block_r16 (d, oy, ox, co0);
+  for (; ox < d->ow; ox++) {
+    pixel_8 (d, oy, ox, co0);
+    pixel_8 (d, oy, ox, co0 + 8);
+  }
+  for (int x = 0; x < lo; x++) {
+    pixel_8 (d, oy, x, co0);
+    pixel_8 (d, oy, x, co0 + 8);
+  }
+}
 
 static void
 row_task (gpointer data, int oy, int worker)
@@ -313,19 +403,18 @@ row_task (gpointer data, int oy, int worker)
     for (; ox < d->ow; ox++)
       pixel_dot (d, j->wt, oy, ox);
   } else {
-    for (int co0 = 0; co0 + 16 <= co; co0 += 16) {
+    int co0 = 0;
+    /* AVX-512 takes 32-channel groups of the interior; what it leaves of
+     * each row (up to 11 columns) goes through the AVX2 blocks below */
+    for (; j->wide && co0 + 32 <= co; co0 += 32) {
       int ox = lo;
-      for (; ox + R <= hi; ox += R)
-        block_r16 (d, oy, ox, co0);
-      for (int x = 0; x < lo; x++) {
-        pixel_8 (d, oy, x, co0);
-        pixel_8 (d, oy, x, co0 + 8);
-      }
-      for (; ox < d->ow; ox++) {
-        pixel_8 (d, oy, ox, co0);
-        pixel_8 (d, oy, ox, co0 + 8);
-      }
+      for (; ox + 12 <= hi; ox += 12)
+        block_r12x32 (d, oy, ox, co0);
+      for (int h = 0; h < 32; h += 16)
+        avx2_row (d, oy, lo, hi, ox, co0 + h);
     }
+    for (; co0 + 16 <= co; co0 += 16)
+      avx2_row (d, oy, lo, hi, lo, co0);
     if (co % 16)
       for (int ox = 0; ox < d->ow; ox++)
         pixel_8 (d, oy, ox, co - 8);
@@ -335,7 +424,20 @@ row_task (gpointer data, int oy, int worker)
         c->act, c->slope);
 }
 
-/* AE_CPU_CONV=gemm forces im2col + sgemm for convolutions (benchmarks). */
+/* AE_CPU_CONV=avx2 keeps the direct kernels to AVX2, AE_CPU_CONV=gemm
+ * forces im2col + sgemm (to compare paths and to test each of them). */
+static gboolean
+avx512_enabled (void)
+{
+  static int cached = -1;
+  if (cached < 0) {
+    const char *force = g_getenv ("AE_CPU_CONV");
+    __builtin_cpu_init ();
+    cached = __builtin_cpu_supports ("avx512f") && !(force && *force);
+  }
+  return cached;
+}
+
 static gboolean
 direct_enabled (void)
 {
@@ -394,7 +496,7 @@ ae_cpu_conv2d_direct (AeParallel *pool, const AeNode *nd, AeCpuIn in,
     AeShape os)
 {
   Job j = { {&nd->p.conv, in.data, in.shape.h, in.shape.w, packed, bias, out,
-          os.h, os.w}, thin
+          os.h, os.w}, thin, avx512_enabled ()
   };
   ae_parallel_run (pool, os.h, row_task, &j);
 }
