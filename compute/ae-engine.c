@@ -290,6 +290,16 @@ ae_plan_run (AePlan *p, const AeFrame *in, AeFrame *out, GError **error)
   AeFrame src;
 
   g_return_val_if_fail (p && in && out, FALSE);
+  for (int k = 0; k < 2; k++) {
+    const AeFrame *f = k ? out : in;
+    if (!f->data || f->format >= AE_N_FRAME_FORMATS
+        || f->stride < (gsize) f->width * ae_frame_format_bpp (f->format)) {
+      g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_FAILED,
+          "%s frame has no data or a stride (%" G_GSIZE_FORMAT ") shorter "
+          "than its rows", k ? "output" : "input", f->stride);
+      return FALSE;
+    }
+  }
   if (in->width != p->width || in->height != p->height) {
     g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_FAILED,
         "frame is %dx%d but the plan was made for %dx%d", in->width,
