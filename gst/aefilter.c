@@ -1,0 +1,539 @@
+/* aefilter.c: GstAeFilter, the shared plumbing of the autoencoder elements.
+ *
+ * Life cycle: start() resolves and loads the model, checks its task and
+ * opens the engine; set_info() checks the format against the model's colour
+ * and plans for the frame size (again when it changes); stop() frees all
+ * three. Properties that shape the model or engine are GST_PARAM_MUTABLE_READY
+ * and are read once, under the object lock, when they are used.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "aefilter.h"
+
+#include "ae-error.h"
+
+GST_DEBUG_CATEGORY_STATIC (gst_ae_filter_debug);
+#define GST_CAT_DEFAULT gst_ae_filter_debug
+
+enum
+{
+  PROP_0,
+  PROP_MODEL,
+  PROP_DEVICE,
+  PROP_BACKEND,
+  PROP_TILE_SIZE,
+  PROP_THREADS,
+};
+
+#define DEFAULT_MODEL NULL
+#define DEFAULT_DEVICE "auto"
+#define DEFAULT_TILE_SIZE 0
+#define DEFAULT_THREADS 0
+
+typedef struct
+{
+  /* properties, under the object lock */
+  gchar *model_path;
+  gchar *device;
+  gchar *backend;
+  gint tile_size;
+  gint threads;
+
+  /* between start and stop; streaming thread */
+  AeModel *model;
+  AeEngine *engine;
+  AePlan *plan;
+  gint plan_width, plan_height;
+} GstAeFilterPrivate;
+
+#define gst_ae_filter_parent_class parent_class
+G_DEFINE_ABSTRACT_TYPE_WITH_CODE (GstAeFilter, gst_ae_filter,
+    GST_TYPE_VIDEO_FILTER, G_ADD_PRIVATE (GstAeFilter)
+    GST_DEBUG_CATEGORY_INIT (gst_ae_filter_debug, "aefilter", 0,
+        "autoencoder filter base class"));
+
+static void gst_ae_filter_finalize (GObject * object);
+static void gst_ae_filter_set_property (GObject * object, guint prop_id,
+    const GValue * value, GParamSpec * pspec);
+static void gst_ae_filter_get_property (GObject * object, guint prop_id,
+    GValue * value, GParamSpec * pspec);
+static gboolean gst_ae_filter_start (GstBaseTransform * trans);
+static gboolean gst_ae_filter_stop (GstBaseTransform * trans);
+static gboolean gst_ae_filter_set_info (GstVideoFilter * filter,
+    GstCaps * incaps, GstVideoInfo * in_info, GstCaps * outcaps,
+    GstVideoInfo * out_info);
+
+static void
+gst_ae_filter_class_init (GstAeFilterClass * klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstBaseTransformClass *trans_class = GST_BASE_TRANSFORM_CLASS (klass);
+  GstVideoFilterClass *vfilter_class = GST_VIDEO_FILTER_CLASS (klass);
+
+  gobject_class->finalize = gst_ae_filter_finalize;
+  gobject_class->set_property = gst_ae_filter_set_property;
+  gobject_class->get_property = gst_ae_filter_get_property;
+
+  g_object_class_install_property (gobject_class, PROP_MODEL,
+      g_param_spec_string ("model", "Model",
+          "Path of the model file (.safetensors); unset: the shipped model "
+          "for the element's task, looked up in AE_MODEL_PATH and then the "
+          "installed models directory", DEFAULT_MODEL,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_DEVICE,
+      g_param_spec_string ("device", "Device",
+          "Compute device: auto, cpu, vulkan or vulkan:N (auto honours the "
+          "AE_DEVICE environment variable)", DEFAULT_DEVICE,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_BACKEND,
+      g_param_spec_string ("backend", "Backend",
+          "What actually runs the model (\"cpu\" or \"vulkan:N (name)\"); "
+          "NULL until the element is started", NULL,
+          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_TILE_SIZE,
+      g_param_spec_int ("tile-size", "Tile size",
+          "Side of the square tiles large frames are cut into, in input "
+          "pixels (0 = automatic, -1 = never tile); the result is the same",
+          -1, G_MAXINT, DEFAULT_TILE_SIZE,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_THREADS,
+      g_param_spec_int ("threads", "Threads",
+          "Worker threads of the CPU backend (0 = one per core)",
+          0, G_MAXINT, DEFAULT_THREADS,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+
+  trans_class->start = GST_DEBUG_FUNCPTR (gst_ae_filter_start);
+  trans_class->stop = GST_DEBUG_FUNCPTR (gst_ae_filter_stop);
+  vfilter_class->set_info = GST_DEBUG_FUNCPTR (gst_ae_filter_set_info);
+
+  klass->task = AE_TASK_DENOISE;
+  klass->default_model = NULL;
+
+  gst_type_mark_as_plugin_api (GST_TYPE_AE_FILTER, 0);
+}
+
+static void
+gst_ae_filter_init (GstAeFilter * self)
+{
+  GstAeFilterPrivate *priv = gst_ae_filter_get_instance_private (self);
+
+  priv->model_path = g_strdup (DEFAULT_MODEL);
+  priv->device = g_strdup (DEFAULT_DEVICE);
+  priv->tile_size = DEFAULT_TILE_SIZE;
+  priv->threads = DEFAULT_THREADS;
+}
+
+static void
+gst_ae_filter_finalize (GObject * object)
+{
+  GstAeFilterPrivate *priv =
+      gst_ae_filter_get_instance_private (GST_AE_FILTER (object));
+
+  g_clear_pointer (&priv->plan, ae_plan_free);
+  g_clear_pointer (&priv->engine, ae_engine_free);
+  g_clear_pointer (&priv->model, ae_model_unref);
+  g_free (priv->model_path);
+  g_free (priv->device);
+  g_free (priv->backend);
+
+  G_OBJECT_CLASS (parent_class)->finalize (object);
+}
+
+static void
+gst_ae_filter_set_property (GObject * object, guint prop_id,
+    const GValue * value, GParamSpec * pspec)
+{
+  GstAeFilter *self = GST_AE_FILTER (object);
+  GstAeFilterPrivate *priv = gst_ae_filter_get_instance_private (self);
+
+  GST_OBJECT_LOCK (self);
+  /* MUTABLE_READY is a promise we keep: the model, engine and plan are
+   * built from these values in start/set_info and not rebuilt mid-stream. */
+  if (GST_STATE (self) > GST_STATE_READY) {
+    GST_OBJECT_UNLOCK (self);
+    g_warning ("%s: property '%s' can only be changed in the NULL or READY "
+        "state", GST_OBJECT_NAME (self), pspec->name);
+    return;
+  }
+  switch (prop_id) {
+    case PROP_MODEL:
+      g_free (priv->model_path);
+      priv->model_path = g_value_dup_string (value);
+      break;
+    case PROP_DEVICE:
+      g_free (priv->device);
+      priv->device = g_value_dup_string (value);
+      if (!priv->device)
+        priv->device = g_strdup (DEFAULT_DEVICE);
+      break;
+    case PROP_TILE_SIZE:
+      priv->tile_size = g_value_get_int (value);
+      break;
+    case PROP_THREADS:
+      priv->threads = g_value_get_int (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+gst_ae_filter_get_property (GObject * object, guint prop_id, GValue * value,
+    GParamSpec * pspec)
+{
+  GstAeFilter *self = GST_AE_FILTER (object);
+  GstAeFilterPrivate *priv = gst_ae_filter_get_instance_private (self);
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_MODEL:
+      g_value_set_string (value, priv->model_path);
+      break;
+    case PROP_DEVICE:
+      g_value_set_string (value, priv->device);
+      break;
+    case PROP_BACKEND:
+      g_value_set_string (value, priv->backend);
+      break;
+    case PROP_TILE_SIZE:
+      g_value_set_int (value, priv->tile_size);
+      break;
+    case PROP_THREADS:
+      g_value_set_int (value, priv->threads);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+/* The element's factory name for messages ("aedenoise"). */
+static const gchar *
+gst_ae_filter_element_name (GstAeFilter * self)
+{
+  GstElementFactory *factory = gst_element_get_factory (GST_ELEMENT (self));
+
+  if (factory)
+    return gst_plugin_feature_get_name (GST_PLUGIN_FEATURE (factory));
+  return G_OBJECT_TYPE_NAME (self);
+}
+
+/* Posts a compute error once, with a code fitting its cause; the GError
+ * message is the user text. Consumes @error. */
+static void
+gst_ae_filter_post_error (GstAeFilter * self, GError * error,
+    const gchar * debug)
+{
+  gint code = GST_RESOURCE_ERROR_FAILED;
+
+  if (error->domain == AE_COMPUTE_ERROR) {
+    switch (error->code) {
+      case AE_COMPUTE_ERROR_IO:
+        code = GST_RESOURCE_ERROR_NOT_FOUND;
+        break;
+      case AE_COMPUTE_ERROR_INVALID_MODEL:
+      case AE_COMPUTE_ERROR_UNSUPPORTED:
+        code = GST_RESOURCE_ERROR_SETTINGS;
+        break;
+      case AE_COMPUTE_ERROR_NO_MEMORY:
+        code = GST_RESOURCE_ERROR_NO_SPACE_LEFT;
+        break;
+      default:
+        break;
+    }
+  }
+  gst_element_message_full (GST_ELEMENT (self), GST_MESSAGE_ERROR,
+      GST_RESOURCE_ERROR, code, g_strdup (error->message), g_strdup (debug),
+      __FILE__, GST_FUNCTION, __LINE__);
+  g_error_free (error);
+}
+
+/* Looks @name up in the directories of AE_MODEL_PATH (a search path), then
+ * in the installed models directory. Returns a newly allocated path or
+ * NULL. */
+static gchar *
+gst_ae_filter_find_model (const gchar * name)
+{
+  const gchar *env = g_getenv ("AE_MODEL_PATH");
+
+  if (env && *env) {
+    g_auto (GStrv) dirs = g_strsplit (env, G_SEARCHPATH_SEPARATOR_S, -1);
+    for (gint i = 0; dirs[i]; i++) {
+      if (!*dirs[i])
+        continue;
+      gchar *path = g_build_filename (dirs[i], name, NULL);
+      if (g_file_test (path, G_FILE_TEST_IS_REGULAR))
+        return path;
+      g_free (path);
+    }
+  }
+  gchar *path = g_build_filename (AE_MODELS_DIR, name, NULL);
+  if (g_file_test (path, G_FILE_TEST_IS_REGULAR))
+    return path;
+  g_free (path);
+  return NULL;
+}
+
+static gboolean
+gst_ae_filter_start (GstBaseTransform * trans)
+{
+  GstAeFilter *self = GST_AE_FILTER (trans);
+  GstAeFilterClass *klass = GST_AE_FILTER_GET_CLASS (self);
+  GstAeFilterPrivate *priv = gst_ae_filter_get_instance_private (self);
+  g_autofree gchar *path = NULL;
+  g_autofree gchar *device = NULL;
+  GError *error = NULL;
+  gint threads;
+
+  GST_OBJECT_LOCK (self);
+  path = g_strdup (priv->model_path);
+  device = g_strdup (priv->device);
+  threads = priv->threads;
+  GST_OBJECT_UNLOCK (self);
+
+  if (!path && klass->default_model)
+    path = gst_ae_filter_find_model (klass->default_model);
+  if (!path) {
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
+        ("No model given and the default model %s was not found in "
+            "AE_MODEL_PATH or %s; set the 'model' property",
+            GST_STR_NULL (klass->default_model), AE_MODELS_DIR), (NULL));
+    return FALSE;
+  }
+
+  GST_DEBUG_OBJECT (self, "loading model %s", path);
+  AeModel *model = ae_model_load (path, &error);
+  if (!model) {
+    gst_ae_filter_post_error (self, error, path);
+    return FALSE;
+  }
+
+  const AeGraph *graph = ae_model_get_graph (model);
+  if (ae_graph_get_task (graph) != klass->task) {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+        ("model %s is a %s model; %s needs a %s model", path,
+            ae_task_name (ae_graph_get_task (graph)),
+            gst_ae_filter_element_name (self), ae_task_name (klass->task)),
+        (NULL));
+    ae_model_unref (model);
+    return FALSE;
+  }
+
+  AeEngineParams params = {
+    .device = g_strcmp0 (device, "auto") == 0 ? NULL : device,
+    .threads = threads,
+  };
+  AeEngine *engine = ae_engine_new (&params, &error);
+  if (!engine) {
+    gst_ae_filter_post_error (self, error, device);
+    ae_model_unref (model);
+    return FALSE;
+  }
+
+  GST_INFO_OBJECT (self, "model %s (%s, %s, scale %d) on %s, %d threads",
+      path, ae_task_name (ae_graph_get_task (graph)),
+      ae_color_name (ae_graph_get_color (graph)),
+      ae_graph_get_scale (graph), ae_engine_get_backend_name (engine),
+      ae_engine_get_n_threads (engine));
+
+  priv->model = model;
+  priv->engine = engine;
+  GST_OBJECT_LOCK (self);
+  g_free (priv->backend);
+  priv->backend = g_strdup (ae_engine_get_backend_name (engine));
+  GST_OBJECT_UNLOCK (self);
+  g_object_notify (G_OBJECT (self), "backend");
+  return TRUE;
+}
+
+static gboolean
+gst_ae_filter_stop (GstBaseTransform * trans)
+{
+  GstAeFilter *self = GST_AE_FILTER (trans);
+  GstAeFilterPrivate *priv = gst_ae_filter_get_instance_private (self);
+
+  g_clear_pointer (&priv->plan, ae_plan_free);
+  g_clear_pointer (&priv->engine, ae_engine_free);
+  g_clear_pointer (&priv->model, ae_model_unref);
+  priv->plan_width = priv->plan_height = 0;
+  GST_OBJECT_LOCK (self);
+  g_clear_pointer (&priv->backend, g_free);
+  GST_OBJECT_UNLOCK (self);
+  return TRUE;
+}
+
+gboolean
+gst_ae_filter_format_is_yuv (const GstVideoFormatInfo * finfo)
+{
+  return GST_VIDEO_FORMAT_INFO_IS_YUV (finfo);
+}
+
+static gboolean
+gst_ae_filter_video_format (GstVideoFormat format, AeFrameFormat * out)
+{
+  switch (format) {
+    case GST_VIDEO_FORMAT_GRAY8:
+    case GST_VIDEO_FORMAT_I420:
+    case GST_VIDEO_FORMAT_NV12:
+    case GST_VIDEO_FORMAT_Y444:
+      *out = AE_FRAME_GRAY8;
+      return TRUE;
+    case GST_VIDEO_FORMAT_RGBA:
+      *out = AE_FRAME_RGBA;
+      return TRUE;
+    case GST_VIDEO_FORMAT_BGRA:
+      *out = AE_FRAME_BGRA;
+      return TRUE;
+    case GST_VIDEO_FORMAT_ARGB:
+      *out = AE_FRAME_ARGB;
+      return TRUE;
+    case GST_VIDEO_FORMAT_ABGR:
+      *out = AE_FRAME_ABGR;
+      return TRUE;
+    case GST_VIDEO_FORMAT_RGBx:
+      *out = AE_FRAME_RGBX;
+      return TRUE;
+    case GST_VIDEO_FORMAT_BGRx:
+      *out = AE_FRAME_BGRX;
+      return TRUE;
+    case GST_VIDEO_FORMAT_xRGB:
+      *out = AE_FRAME_XRGB;
+      return TRUE;
+    case GST_VIDEO_FORMAT_xBGR:
+      *out = AE_FRAME_XBGR;
+      return TRUE;
+    case GST_VIDEO_FORMAT_RGB:
+      *out = AE_FRAME_RGB;
+      return TRUE;
+    case GST_VIDEO_FORMAT_BGR:
+      *out = AE_FRAME_BGR;
+      return TRUE;
+    default:
+      return FALSE;
+  }
+}
+
+gboolean
+gst_ae_filter_map_frame (GstVideoFrame * vframe, AeFrame * out)
+{
+  const GstVideoInfo *info = &vframe->info;
+  AeFrameFormat format;
+
+  if (!gst_ae_filter_video_format (GST_VIDEO_INFO_FORMAT (info), &format))
+    return FALSE;
+  *out = (AeFrame) {
+    .format = format,
+    .width = GST_VIDEO_INFO_WIDTH (info),
+    .height = GST_VIDEO_INFO_HEIGHT (info),
+    .data = GST_VIDEO_FRAME_PLANE_DATA (vframe, 0),
+    .stride = GST_VIDEO_FRAME_PLANE_STRIDE (vframe, 0),
+    .matrix = info->colorimetry.matrix == GST_VIDEO_COLOR_MATRIX_BT709 ?
+        AE_MATRIX_BT709 : AE_MATRIX_BT601,
+  };
+  return TRUE;
+}
+
+static gboolean
+gst_ae_filter_set_info (GstVideoFilter * filter, GstCaps * incaps,
+    GstVideoInfo * in_info, GstCaps * outcaps, GstVideoInfo * out_info)
+{
+  GstAeFilter *self = GST_AE_FILTER (filter);
+  GstAeFilterPrivate *priv = gst_ae_filter_get_instance_private (self);
+  const GstVideoFormatInfo *finfo = in_info->finfo;
+  AeFrameFormat format;
+  GError *error = NULL;
+  gint tile_size;
+
+  g_return_val_if_fail (priv->model != NULL, FALSE);
+
+  if (!gst_ae_filter_video_format (GST_VIDEO_INFO_FORMAT (in_info), &format)) {
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+        ("%s does not support the format %s", gst_ae_filter_element_name (self),
+            GST_VIDEO_FORMAT_INFO_NAME (finfo)), (NULL));
+    return FALSE;
+  }
+  /* A 3-channel model on a luma plane would need YUV -> RGB conversion,
+   * which the elements do not do yet: refuse it clearly. */
+  if (ae_graph_get_color (ae_model_get_graph (priv->model)) == AE_COLOR_RGB
+      && format == AE_FRAME_GRAY8) {
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+        ("model %s works on RGB colour; %s does not convert %s to RGB yet, "
+            "put videoconvert before it", ae_model_get_name (priv->model),
+            gst_ae_filter_element_name (self),
+            GST_VIDEO_FORMAT_INFO_NAME (finfo)), (NULL));
+    return FALSE;
+  }
+
+  gint width = GST_VIDEO_INFO_WIDTH (in_info);
+  gint height = GST_VIDEO_INFO_HEIGHT (in_info);
+  if (priv->plan && priv->plan_width == width && priv->plan_height == height)
+    return TRUE;
+
+  GST_OBJECT_LOCK (self);
+  tile_size = priv->tile_size;
+  GST_OBJECT_UNLOCK (self);
+
+  g_clear_pointer (&priv->plan, ae_plan_free);
+  AePlanParams params = {
+    .width = width,
+    .height = height,
+    .tile_size = tile_size,
+  };
+  priv->plan = ae_plan_new (priv->engine, priv->model, &params, &error);
+  if (!priv->plan) {
+    gst_ae_filter_post_error (self, error, NULL);
+    return FALSE;
+  }
+  priv->plan_width = width;
+  priv->plan_height = height;
+  GST_DEBUG_OBJECT (self, "planned %dx%d: tile %d, %d tiles", width, height,
+      ae_plan_get_tile_size (priv->plan), ae_plan_get_n_tiles (priv->plan));
+  return TRUE;
+}
+
+gboolean
+gst_ae_filter_run (GstAeFilter * self, GstVideoFrame * in,
+    GstVideoFrame * out, GError ** error)
+{
+  GstAeFilterPrivate *priv = gst_ae_filter_get_instance_private (self);
+  AeFrame fin, fout;
+
+  g_return_val_if_fail (priv->plan != NULL, FALSE);
+
+  if (!gst_ae_filter_map_frame (in, &fin) ||
+      !gst_ae_filter_map_frame (out, &fout)) {
+    g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_UNSUPPORTED,
+        "unsupported video format");
+    return FALSE;
+  }
+  if (!ae_plan_run (priv->plan, &fin, &fout, error))
+    return FALSE;
+
+  if (in != out && gst_ae_filter_format_is_yuv (in->info.finfo)) {
+    for (guint p = 1; p < GST_VIDEO_FRAME_N_PLANES (in); p++) {
+      if (GST_VIDEO_FRAME_COMP_WIDTH (in, p) ==
+          GST_VIDEO_FRAME_COMP_WIDTH (out, p) &&
+          GST_VIDEO_FRAME_COMP_HEIGHT (in, p) ==
+          GST_VIDEO_FRAME_COMP_HEIGHT (out, p))
+        gst_video_frame_copy_plane (out, in, p);
+    }
+  }
+  return TRUE;
+}
+
+AeModel *
+gst_ae_filter_get_model (GstAeFilter * self)
+{
+  GstAeFilterPrivate *priv = gst_ae_filter_get_instance_private (self);
+
+  return priv->model;
+}

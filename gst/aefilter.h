@@ -1,0 +1,65 @@
+/* aefilter.h: GstAeFilter, the base class of the autoencoder elements.
+ *
+ * It owns the model, the engine and the plan and implements the common
+ * properties (`model`, `device`, read-only `backend`, `tile-size`,
+ * `threads`): the model and engine are opened in start(), planned for the
+ * negotiated size in set_info(), and freed in stop(). A subclass sets
+ * GstAeFilterClass.task and .default_model in its class_init and adds only
+ * its task logic, calling gst_ae_filter_run() from transform_frame.
+ */
+#pragma once
+
+#include <gst/gst.h>
+#include <gst/video/video.h>
+#include <gst/video/gstvideofilter.h>
+
+#include "ae-engine.h"
+
+G_BEGIN_DECLS
+
+/* The raw video formats every autoencoder element accepts: GRAY8 and the Y
+ * plane of the planar/semi-planar YUV formats, and the interleaved RGB
+ * family. */
+#define GST_AE_FILTER_FORMATS \
+  "{ GRAY8, I420, NV12, Y444, RGBA, BGRA, ARGB, ABGR, RGBx, BGRx, xRGB, " \
+  "xBGR, RGB, BGR }"
+#define GST_AE_FILTER_CAPS GST_VIDEO_CAPS_MAKE (GST_AE_FILTER_FORMATS)
+
+#define GST_TYPE_AE_FILTER (gst_ae_filter_get_type ())
+G_DECLARE_DERIVABLE_TYPE (GstAeFilter, gst_ae_filter, GST, AE_FILTER,
+    GstVideoFilter)
+
+struct _GstAeFilterClass
+{
+  GstVideoFilterClass parent_class;
+
+  /* The task a model must have (AE_TASK_DENOISE, ...). */
+  AeTask task;
+  /* File name of the shipped model used when `model` is unset, looked up
+   * in AE_MODEL_PATH and then the installed models directory. */
+  const char *default_model;
+
+  gpointer padding[GST_PADDING];
+};
+
+/* Maps @vframe onto @out: GRAY8 and the Y plane of YUV formats become
+ * AE_FRAME_GRAY8 with the plane's stride; the RGB family becomes the
+ * matching AeFrameFormat; the matrix comes from the colorimetry (BT.709 or
+ * else BT.601). FALSE for a format outside GST_AE_FILTER_FORMATS. The
+ * frame's data stays owned by @vframe. */
+gboolean gst_ae_filter_map_frame (GstVideoFrame * vframe, AeFrame * out);
+
+/* TRUE if @finfo is one of the YUV formats whose first plane is luma. */
+gboolean gst_ae_filter_format_is_yuv (const GstVideoFormatInfo * finfo);
+
+/* Runs the plan on @in into @out (both of the negotiated format; @out is
+ * scale times larger) and, for YUV, copies the chroma planes of @in into
+ * @out when they have the same size. Streaming thread only. FALSE with
+ * @error set on failure (the caller posts the element error). */
+gboolean gst_ae_filter_run (GstAeFilter * self, GstVideoFrame * in,
+    GstVideoFrame * out, GError ** error);
+
+/* The loaded model (owned by the filter; valid between start and stop). */
+AeModel *gst_ae_filter_get_model (GstAeFilter * self);
+
+G_END_DECLS
