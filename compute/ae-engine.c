@@ -245,11 +245,54 @@ write_tensor (const AePlan *p, float *t, int x0, int y0, int w, int h,
             src[(gsize) (y - y0) * pitch + (x - x0) * C + c];
 }
 
+/* One tile's conversion between frame (or tensor) and floats, split into
+ * row bands across the pool: single-threaded, it would cost a fast model a
+ * noticeable share of its frame time. */
+typedef struct {
+  const AePlan *p;
+  const Io *io;
+  gboolean writing;
+  int x0, y0, w, h;             /* region, in the coordinates of its side */
+  float *buf;                   /* tile input, or output region's origin */
+  gsize pitch;                  /* floats per row of buf */
+  int rows_per_task;
+} Convert;
+
+static void
+convert_task (gpointer data, int task, int worker)
+{
+  const Convert *c = data;
+  const AePlan *p = c->p;
+  AeColor color = ae_graph_get_color (p->graph);
+  int r0 = task * c->rows_per_task;
+  int n = MIN (c->rows_per_task, c->h - r0);
+  float *buf = c->buf + (gsize) r0 * c->pitch;
+
+  if (!c->writing && c->io->in)
+    ae_frame_read (c->io->in, color, c->x0, c->y0 + r0, c->w, n, buf);
+  else if (!c->writing)
+    read_tensor (p, c->io->tin, c->x0, c->y0 + r0, c->w, n, buf);
+  else if (c->io->out)
+    ae_frame_write (c->io->out, c->io->in, color, p->scale, c->x0,
+        c->y0 + r0, c->w, n, buf, c->pitch);
+  else
+    write_tensor (p, c->io->tout, c->x0, c->y0 + r0, c->w, n, buf, c->pitch);
+}
+
+static void
+convert (const AePlan *p, const Io *io, gboolean writing, int x0, int y0,
+    int w, int h, float *buf, gsize pitch)
+{
+  /* bands of at least 64 kpixels, so small frames stay on one thread */
+  int rows = MAX (1, MIN (h, (65536 + w - 1) / w));
+  Convert c = { p, io, writing, x0, y0, w, h, buf, pitch, rows };
+  ae_parallel_run (p->engine->pool, (h + rows - 1) / rows, convert_task, &c);
+}
+
 static gboolean
 run_tiles (AePlan *p, const Io *io, GError **error)
 {
   const AeBackend *be = p->engine->backend;
-  AeColor color = ae_graph_get_color (p->graph);
   const int s = p->scale;
 
   for (int ty = 0; ty < p->ny; ty++) {
@@ -260,25 +303,18 @@ run_tiles (AePlan *p, const Io *io, GError **error)
       int ix0 = MAX (cx0 - p->halo, 0), ix1 = MIN (cx1 + p->halo, p->pad_w);
       int iy0 = MAX (cy0 - p->halo, 0), iy1 = MIN (cy1 + p->halo, p->pad_h);
       int iw = ix1 - ix0, ih = iy1 - iy0;
-      float *in = be->input (p->bp);
       const float *out;
 
-      if (io->in)
-        ae_frame_read (io->in, color, ix0, iy0, iw, ih, in);
-      else
-        read_tensor (p, io->tin, ix0, iy0, iw, ih, in);
+      convert (p, io, FALSE, ix0, iy0, iw, ih, be->input (p->bp),
+          (gsize) iw * p->channels);
       if (!be->run (p->bp, iw, ih, &out, error))
         return FALSE;
 
       gsize pitch = (gsize) iw * s * p->channels;
       const float *src = out + (gsize) (cy0 - iy0) * s * pitch
           + (gsize) (cx0 - ix0) * s * p->channels;
-      if (io->out)
-        ae_frame_write (io->out, io->in, color, s, cx0 * s, cy0 * s,
-            (cx1 - cx0) * s, (cy1 - cy0) * s, src, pitch);
-      else
-        write_tensor (p, io->tout, cx0 * s, cy0 * s, (cx1 - cx0) * s,
-            (cy1 - cy0) * s, src, pitch);
+      convert (p, io, TRUE, cx0 * s, cy0 * s, (cx1 - cx0) * s,
+          (cy1 - cy0) * s, (float *) src, pitch);
     }
   }
   return TRUE;
