@@ -41,8 +41,16 @@ typedef struct
   gint tile_size;
   gint threads;
 
-  /* between start and stop; streaming thread */
+  /* the model: loaded by start() or earlier, on demand, by
+   * gst_ae_filter_get_scale(); dropped when `model` changes and in stop().
+   * Loading and replacing it take model_lock; the streaming thread reads it
+   * without, between start and stop. */
+  GMutex model_lock;
   AeModel *model;
+  /* the last on-demand load failed (start() retries and posts the error) */
+  gboolean model_failed;
+
+  /* between start and stop; streaming thread */
   AeEngine *engine;
   AePlan *plan;
   gint plan_width, plan_height;
@@ -127,6 +135,7 @@ gst_ae_filter_init (GstAeFilter * self)
   priv->device = g_strdup (DEFAULT_DEVICE);
   priv->tile_size = DEFAULT_TILE_SIZE;
   priv->threads = DEFAULT_THREADS;
+  g_mutex_init (&priv->model_lock);
 }
 
 static void
@@ -141,6 +150,7 @@ gst_ae_filter_finalize (GObject * object)
   g_free (priv->model_path);
   g_free (priv->device);
   g_free (priv->backend);
+  g_mutex_clear (&priv->model_lock);
 
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
@@ -165,6 +175,11 @@ gst_ae_filter_set_property (GObject * object, guint prop_id,
     case PROP_MODEL:
       g_free (priv->model_path);
       priv->model_path = g_value_dup_string (value);
+      /* drop a model loaded on demand for the old path */
+      g_mutex_lock (&priv->model_lock);
+      g_clear_pointer (&priv->model, ae_model_unref);
+      priv->model_failed = FALSE;
+      g_mutex_unlock (&priv->model_lock);
       break;
     case PROP_DEVICE:
       g_free (priv->device);
@@ -283,11 +298,82 @@ gst_ae_filter_find_model (const gchar * name)
   return NULL;
 }
 
+/* Resolves the model path and loads the model, checking its task. Returns
+ * a new reference, or NULL with @error set (GST_RESOURCE_ERROR for a
+ * missing model or a wrong task, else the compute error) and the path in
+ * @path_out for the debug text. Does not post anything. */
+static AeModel *
+gst_ae_filter_load_model (GstAeFilter * self, gchar ** path_out,
+    GError ** error)
+{
+  GstAeFilterClass *klass = GST_AE_FILTER_GET_CLASS (self);
+  GstAeFilterPrivate *priv = gst_ae_filter_get_instance_private (self);
+  gchar *path;
+
+  GST_OBJECT_LOCK (self);
+  path = g_strdup (priv->model_path);
+  GST_OBJECT_UNLOCK (self);
+
+  if (!path && klass->default_model)
+    path = gst_ae_filter_find_model (klass->default_model);
+  *path_out = path;
+  if (!path) {
+    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND,
+        "No model given and the default model %s was not found in "
+        "AE_MODEL_PATH or %s; set the 'model' property",
+        GST_STR_NULL (klass->default_model), AE_MODELS_DIR);
+    return NULL;
+  }
+
+  GST_DEBUG_OBJECT (self, "loading model %s", path);
+  AeModel *model = ae_model_load (path, error);
+  if (!model)
+    return NULL;
+
+  const AeGraph *graph = ae_model_get_graph (model);
+  if (ae_graph_get_task (graph) != klass->task) {
+    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
+        "model %s is a %s model; %s needs a %s model", path,
+        ae_task_name (ae_graph_get_task (graph)),
+        gst_ae_filter_element_name (self), ae_task_name (klass->task));
+    ae_model_unref (model);
+    return NULL;
+  }
+  return model;
+}
+
+gint
+gst_ae_filter_get_scale (GstAeFilter * self)
+{
+  GstAeFilterPrivate *priv = gst_ae_filter_get_instance_private (self);
+  gint scale = 1;
+
+  g_return_val_if_fail (GST_IS_AE_FILTER (self), 1);
+
+  g_mutex_lock (&priv->model_lock);
+  if (!priv->model && !priv->model_failed) {
+    g_autofree gchar *path = NULL;
+    GError *error = NULL;
+
+    priv->model = gst_ae_filter_load_model (self, &path, &error);
+    if (!priv->model) {
+      /* start() loads it again and posts the error */
+      GST_DEBUG_OBJECT (self, "no model yet (%s): %s", GST_STR_NULL (path),
+          error->message);
+      g_clear_error (&error);
+      priv->model_failed = TRUE;
+    }
+  }
+  if (priv->model)
+    scale = ae_graph_get_scale (ae_model_get_graph (priv->model));
+  g_mutex_unlock (&priv->model_lock);
+  return MAX (scale, 1);
+}
+
 static gboolean
 gst_ae_filter_start (GstBaseTransform * trans)
 {
   GstAeFilter *self = GST_AE_FILTER (trans);
-  GstAeFilterClass *klass = GST_AE_FILTER_GET_CLASS (self);
   GstAeFilterPrivate *priv = gst_ae_filter_get_instance_private (self);
   g_autofree gchar *path = NULL;
   g_autofree gchar *device = NULL;
@@ -295,38 +381,29 @@ gst_ae_filter_start (GstBaseTransform * trans)
   gint threads;
 
   GST_OBJECT_LOCK (self);
-  path = g_strdup (priv->model_path);
   device = g_strdup (priv->device);
   threads = priv->threads;
   GST_OBJECT_UNLOCK (self);
 
-  if (!path && klass->default_model)
-    path = gst_ae_filter_find_model (klass->default_model);
-  if (!path) {
-    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
-        ("No model given and the default model %s was not found in "
-            "AE_MODEL_PATH or %s; set the 'model' property",
-            GST_STR_NULL (klass->default_model), AE_MODELS_DIR), (NULL));
-    return FALSE;
-  }
-
-  GST_DEBUG_OBJECT (self, "loading model %s", path);
-  AeModel *model = ae_model_load (path, &error);
+  /* the model may already be loaded on demand (gst_ae_filter_get_scale) */
+  g_mutex_lock (&priv->model_lock);
+  AeModel *model = priv->model ? ae_model_ref (priv->model) : NULL;
+  g_mutex_unlock (&priv->model_lock);
   if (!model) {
-    gst_ae_filter_post_error (self, error, path);
-    return FALSE;
+    model = gst_ae_filter_load_model (self, &path, &error);
+    if (!model) {
+      if (error->domain == GST_RESOURCE_ERROR) {
+        gst_element_message_full (GST_ELEMENT (self), GST_MESSAGE_ERROR,
+            GST_RESOURCE_ERROR, error->code, g_strdup (error->message),
+            NULL, __FILE__, GST_FUNCTION, __LINE__);
+        g_error_free (error);
+      } else {
+        gst_ae_filter_post_error (self, error, path);
+      }
+      return FALSE;
+    }
   }
-
   const AeGraph *graph = ae_model_get_graph (model);
-  if (ae_graph_get_task (graph) != klass->task) {
-    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
-        ("model %s is a %s model; %s needs a %s model", path,
-            ae_task_name (ae_graph_get_task (graph)),
-            gst_ae_filter_element_name (self), ae_task_name (klass->task)),
-        (NULL));
-    ae_model_unref (model);
-    return FALSE;
-  }
 
   AeEngineParams params = {
     .device = g_strcmp0 (device, "auto") == 0 ? NULL : device,
@@ -340,12 +417,16 @@ gst_ae_filter_start (GstBaseTransform * trans)
   }
 
   GST_INFO_OBJECT (self, "model %s (%s, %s, scale %d) on %s, %d threads",
-      path, ae_task_name (ae_graph_get_task (graph)),
+      ae_model_get_name (model), ae_task_name (ae_graph_get_task (graph)),
       ae_color_name (ae_graph_get_color (graph)),
       ae_graph_get_scale (graph), ae_engine_get_backend_name (engine),
       ae_engine_get_n_threads (engine));
 
+  g_mutex_lock (&priv->model_lock);
+  g_clear_pointer (&priv->model, ae_model_unref);
   priv->model = model;
+  priv->model_failed = FALSE;
+  g_mutex_unlock (&priv->model_lock);
   priv->engine = engine;
   GST_OBJECT_LOCK (self);
   g_free (priv->backend);
@@ -363,7 +444,10 @@ gst_ae_filter_stop (GstBaseTransform * trans)
 
   g_clear_pointer (&priv->plan, ae_plan_free);
   g_clear_pointer (&priv->engine, ae_engine_free);
+  g_mutex_lock (&priv->model_lock);
   g_clear_pointer (&priv->model, ae_model_unref);
+  priv->model_failed = FALSE;
+  g_mutex_unlock (&priv->model_lock);
   priv->plan_width = priv->plan_height = 0;
   GST_OBJECT_LOCK (self);
   g_clear_pointer (&priv->backend, g_free);
@@ -518,14 +602,13 @@ gst_ae_filter_run (GstAeFilter * self, GstVideoFrame * in,
   if (!ae_plan_run (priv->plan, &fin, &fout, error))
     return FALSE;
 
-  if (in != out && gst_ae_filter_format_is_yuv (in->info.finfo)) {
-    for (guint p = 1; p < GST_VIDEO_FRAME_N_PLANES (in); p++) {
-      if (GST_VIDEO_FRAME_COMP_WIDTH (in, p) ==
-          GST_VIDEO_FRAME_COMP_WIDTH (out, p) &&
-          GST_VIDEO_FRAME_COMP_HEIGHT (in, p) ==
-          GST_VIDEO_FRAME_COMP_HEIGHT (out, p))
-        gst_video_frame_copy_plane (out, in, p);
-    }
+  /* chroma is copied only between frames of the same size (scale 1); a
+   * scaling subclass fills the chroma planes itself */
+  if (in != out && gst_ae_filter_format_is_yuv (in->info.finfo) &&
+      GST_VIDEO_FRAME_WIDTH (in) == GST_VIDEO_FRAME_WIDTH (out) &&
+      GST_VIDEO_FRAME_HEIGHT (in) == GST_VIDEO_FRAME_HEIGHT (out)) {
+    for (guint p = 1; p < GST_VIDEO_FRAME_N_PLANES (in); p++)
+      gst_video_frame_copy_plane (out, in, p);
   }
   return TRUE;
 }

@@ -54,10 +54,16 @@ gboolean gst_ae_filter_format_is_yuv (const GstVideoFormatInfo * finfo);
 
 /* Runs the plan on @in into @out (both of the negotiated format; @out is
  * scale times larger) and, for YUV, copies the chroma planes of @in into
- * @out when they have the same size. Streaming thread only. FALSE with
+ * @out when both frames have the same size (else the caller fills them). Streaming thread only. FALSE with
  * @error set on failure (the caller posts the element error). */
 gboolean gst_ae_filter_run (GstAeFilter * self, GstVideoFrame * in,
     GstVideoFrame * out, GError ** error);
+
+/* The model's scale (output size / input size), loading and caching the
+ * model on demand when the element is not started yet (e.g. from
+ * transform_caps). 1 when the model cannot be loaded: nothing is posted
+ * then, start() loads it again and posts the error. Any thread. */
+gint gst_ae_filter_get_scale (GstAeFilter * self);
 
 /* The loaded model (owned by the filter; valid between start and stop). */
 AeModel *gst_ae_filter_get_model (GstAeFilter * self);

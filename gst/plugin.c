@@ -7,6 +7,7 @@
 
 #include "aedenoise.h"
 #include "aenoise.h"
+#include "aesuperres.h"
 
 static gboolean
 plugin_init (GstPlugin * plugin)
@@ -15,9 +16,10 @@ plugin_init (GstPlugin * plugin)
 
   ret |= GST_ELEMENT_REGISTER (aedenoise, plugin);
   ret |= GST_ELEMENT_REGISTER (aenoise, plugin);
+  ret |= GST_ELEMENT_REGISTER (aesuperres, plugin);
   return ret;
 }
 
 GST_PLUGIN_DEFINE (GST_VERSION_MAJOR, GST_VERSION_MINOR, autoencoder,
-    "Convolutional autoencoders on video: denoising, synthetic noise",
+    "Convolutional autoencoders on video: denoising, super-resolution, synthetic noise",
     plugin_init, PACKAGE_VERSION, "LGPL", PACKAGE_NAME, PACKAGE_ORIGIN)

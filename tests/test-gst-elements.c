@@ -9,6 +9,7 @@
 
 #include <gst/gst.h>
 #include <gst/check/gstharness.h>
+#include <gst/base/gstbasetransform.h>
 #include <gst/video/video.h>
 
 #include "ae-engine.h"
@@ -191,8 +192,9 @@ test_strength_zero (void)
 /* The first plane of @in run through the engine directly: a tightly
  * packed copy (stride = width × bpp). */
 static guint8 *
-engine_reference (const char *path, GstBuffer * in, const GstVideoInfo * info,
-    AeFrameFormat format, gsize * stride)
+engine_reference_scaled (const char *path, GstBuffer * in,
+    const GstVideoInfo * info, AeFrameFormat format, int scale,
+    gsize * stride)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (AeModel) m = ae_model_load (path, &error);
@@ -213,15 +215,24 @@ engine_reference (const char *path, GstBuffer * in, const GstVideoInfo * info,
     .stride = GST_VIDEO_FRAME_PLANE_STRIDE (&vf, 0),
     .matrix = AE_MATRIX_BT601,
   };
-  *stride = (gsize) info->width * ae_frame_format_bpp (format);
-  guint8 *data = g_malloc0 (*stride * info->height);
+  *stride = (gsize) info->width * scale * ae_frame_format_bpp (format);
+  guint8 *data = g_malloc0 (*stride * info->height * scale);
   AeFrame fout = fin;
+  fout.width = info->width * scale;
+  fout.height = info->height * scale;
   fout.data = data;
   fout.stride = *stride;
   g_assert_true (ae_plan_run (plan, &fin, &fout, &error));
   g_assert_no_error (error);
   gst_video_frame_unmap (&vf);
   return data;
+}
+
+static guint8 *
+engine_reference (const char *path, GstBuffer * in, const GstVideoInfo * info,
+    AeFrameFormat format, gsize * stride)
+{
+  return engine_reference_scaled (path, in, info, format, 1, stride);
 }
 
 static void
@@ -386,9 +397,10 @@ test_noise_sigma (void)
 /* Sets @model on a lone aedenoise, takes it to PAUSED (which must fail)
  * and returns the error message posted on its bus. */
 static char *
-start_error (const char *model, GQuark * domain, int *code)
+start_error_on (const char *factory, const char *model, GQuark * domain,
+    int *code)
 {
-  GstElement *el = gst_element_factory_make ("aedenoise", NULL);
+  GstElement *el = gst_element_factory_make (factory, NULL);
   GstBus *bus = gst_bus_new ();
   GError *error = NULL;
   char *debug = NULL;
@@ -412,6 +424,12 @@ start_error (const char *model, GQuark * domain, int *code)
   gst_object_unref (bus);
   gst_object_unref (el);
   return text;
+}
+
+static char *
+start_error (const char *model, GQuark * domain, int *code)
+{
+  return start_error_on ("aedenoise", model, domain, code);
 }
 
 static void
@@ -583,6 +601,257 @@ test_property_ranges (void)
   gst_object_unref (nz);
 }
 
+/* aesuperres */
+
+static const char *sr_formats[] = { "GRAY8", "I420", "NV12", "Y444", "RGBx",
+  "RGB" };
+
+/* The caps the harness's sink pad received (the element's output). */
+static void
+output_info (GstHarness * h, GstVideoInfo * out)
+{
+  GstCaps *caps = gst_pad_get_current_caps (h->sinkpad);
+  g_assert_nonnull (caps);
+  g_assert_true (gst_video_info_from_caps (out, caps));
+  gst_caps_unref (caps);
+}
+
+static void
+check_superres_caps (const char *model_name)
+{
+  g_autofree char *model = model_path (model_name);
+  static const int sizes[][2] = { {1, 1}, {17, 9}, {64, 48} };
+
+  for (gsize f = 0; f < G_N_ELEMENTS (sr_formats); f++) {
+    for (gsize s = 0; s < G_N_ELEMENTS (sizes); s++) {
+      GstVideoInfo info, oinfo;
+      video_info (&info, sr_formats[f], sizes[s][0], sizes[s][1]);
+      GstHarness *h = harness_new ("aesuperres", &info, "model", model, NULL);
+      GstBuffer *in = pattern_buffer (&info, f * 5 + s);
+      GstBuffer *out = push_pull (h, in);
+      output_info (h, &oinfo);
+      g_assert_cmpint (GST_VIDEO_INFO_FORMAT (&oinfo), ==,
+          GST_VIDEO_INFO_FORMAT (&info));
+      g_assert_cmpint (oinfo.width, ==, 2 * sizes[s][0]);
+      g_assert_cmpint (oinfo.height, ==, 2 * sizes[s][1]);
+      g_assert_cmpint (oinfo.par_n, ==, info.par_n);
+      g_assert_cmpint (oinfo.par_d, ==, info.par_d);
+      g_assert_cmpuint (gst_buffer_get_size (out), >=, oinfo.size);
+      gst_buffer_unref (in);
+      gst_buffer_unref (out);
+      gst_harness_teardown (h);
+    }
+  }
+}
+
+static void
+test_superres_caps (void)
+{
+  check_superres_caps ("espcn2.safetensors");
+  check_superres_caps ("bilinear.safetensors");
+}
+
+static void
+check_superres_luma (const char *format)
+{
+  g_autofree char *model = model_path ("espcn2.safetensors");
+  GstVideoInfo info, oinfo;
+  video_info (&info, format, 61, 47);
+  GstHarness *h = harness_new ("aesuperres", &info, "model", model, NULL);
+  GstBuffer *in = pattern_buffer (&info, 11);
+  GstBuffer *out = push_pull (h, in);
+  output_info (h, &oinfo);
+  gsize ref_stride;
+  g_autofree guint8 *ref = engine_reference_scaled (model, in, &info,
+      AE_FRAME_GRAY8, 2, &ref_stride);
+  GstVideoFrame fout;
+
+  g_assert_cmpint (oinfo.width, ==, 122);
+  g_assert_cmpint (oinfo.height, ==, 94);
+  g_assert_true (gst_video_frame_map (&fout, &oinfo, out, GST_MAP_READ));
+  for (gsize y = 0; y < plane_rows (&fout, 0); y++) {
+    const guint8 *ro = plane_row (&fout, 0, y), *rr = ref + y * ref_stride;
+    for (gsize x = 0; x < plane_row_bytes (&fout, 0); x++)
+      if (ro[x] != rr[x])
+        g_error ("%s: luma (%" G_GSIZE_FORMAT ", %" G_GSIZE_FORMAT
+            ") is %d, expected %d", format, x, y, ro[x], rr[x]);
+  }
+  gst_video_frame_unmap (&fout);
+  gst_buffer_unref (in);
+  gst_buffer_unref (out);
+  gst_harness_teardown (h);
+}
+
+static void
+test_superres_luma_equals_engine (void)
+{
+  check_superres_luma ("GRAY8");
+  check_superres_luma ("I420");
+}
+
+/* I420 chroma: flat chroma stays flat; a non-flat one matches a bilinear
+ * (align_corners=false) reference within 1. */
+static void
+test_superres_chroma (void)
+{
+  g_autofree char *model = model_path ("espcn2.safetensors");
+  GstVideoInfo info, oinfo;
+  GstVideoFrame fin, fout;
+
+  /* flat */
+  video_info (&info, "I420", 17, 9);
+  GstHarness *h = harness_new ("aesuperres", &info, "model", model, NULL);
+  GstBuffer *in = pattern_buffer (&info, 2);
+  g_assert_true (gst_video_frame_map (&fin, &info, in, GST_MAP_WRITE));
+  for (guint p = 1; p < 3; p++)
+    for (gsize y = 0; y < plane_rows (&fin, p); y++)
+      memset ((guint8 *) plane_row (&fin, p, y), p == 1 ? 77 : 201,
+          plane_row_bytes (&fin, p));
+  gst_video_frame_unmap (&fin);
+  GstBuffer *out = push_pull (h, in);
+  output_info (h, &oinfo);
+  g_assert_true (gst_video_frame_map (&fout, &oinfo, out, GST_MAP_READ));
+  for (guint p = 1; p < 3; p++) {
+    g_assert_cmpuint (plane_rows (&fout, p), ==, 9);
+    g_assert_cmpuint (plane_row_bytes (&fout, p), ==, 17);
+    for (gsize y = 0; y < plane_rows (&fout, p); y++)
+      for (gsize x = 0; x < plane_row_bytes (&fout, p); x++)
+        g_assert_cmpint (plane_row (&fout, p, y)[x], ==, p == 1 ? 77 : 201);
+  }
+  gst_video_frame_unmap (&fout);
+  gst_buffer_unref (in);
+  gst_buffer_unref (out);
+  gst_harness_teardown (h);
+
+  /* random chroma against a reference */
+  video_info (&info, "I420", 64, 48);
+  h = harness_new ("aesuperres", &info, "model", model, NULL);
+  in = pattern_buffer (&info, 9);
+  out = push_pull (h, in);
+  output_info (h, &oinfo);
+  g_assert_true (gst_video_frame_map (&fin, &info, in, GST_MAP_READ));
+  g_assert_true (gst_video_frame_map (&fout, &oinfo, out, GST_MAP_READ));
+  for (guint p = 1; p < 3; p++) {
+    const int iw = plane_row_bytes (&fin, p), ih = plane_rows (&fin, p);
+    const int ow = plane_row_bytes (&fout, p), oh = plane_rows (&fout, p);
+    g_assert_cmpint (ow, ==, 2 * iw);
+    g_assert_cmpint (oh, ==, 2 * ih);
+    for (int y = 0; y < oh; y++) {
+      double sy = CLAMP ((y + 0.5) * ih / oh - 0.5, 0, ih - 1);
+      int j0 = (int) sy, j1 = MIN (j0 + 1, ih - 1);
+      double wy = sy - j0;
+      for (int x = 0; x < ow; x++) {
+        double sx = CLAMP ((x + 0.5) * iw / ow - 0.5, 0, iw - 1);
+        int i0 = (int) sx, i1 = MIN (i0 + 1, iw - 1);
+        double wx = sx - i0;
+        double v = (1 - wy) * ((1 - wx) * plane_row (&fin, p, j0)[i0] +
+            wx * plane_row (&fin, p, j0)[i1]) +
+            wy * ((1 - wx) * plane_row (&fin, p, j1)[i0] +
+            wx * plane_row (&fin, p, j1)[i1]);
+        int got = plane_row (&fout, p, y)[x];
+        if (fabs (got - v) > 1.0)
+          g_error ("plane %u (%d, %d): %d, expected %.2f", p, x, y, got, v);
+      }
+    }
+  }
+  gst_video_frame_unmap (&fin);
+  gst_video_frame_unmap (&fout);
+  gst_buffer_unref (in);
+  gst_buffer_unref (out);
+  gst_harness_teardown (h);
+}
+
+static void
+test_superres_error_denoise_model (void)
+{
+  g_autofree char *path = model_path ("identity.safetensors");
+  GQuark domain;
+  int code;
+  g_autofree char *text = start_error_on ("aesuperres", path, &domain, &code);
+
+  g_assert_nonnull (strstr (text, "is a denoise model"));
+  g_assert_nonnull (strstr (text, "aesuperres needs a superres model"));
+  g_assert_true (domain == GST_RESOURCE_ERROR);
+  g_assert_cmpint (code, ==, GST_RESOURCE_ERROR_SETTINGS);
+}
+
+/* Downstream fixed at a size that is not 2x the input: not negotiated. A
+ * fixed 2x size negotiates. */
+static void
+test_superres_fixed_downstream (void)
+{
+  g_autofree char *model = model_path ("espcn2.safetensors");
+  GstVideoInfo info, sinfo;
+
+  video_info (&info, "GRAY8", 17, 9);
+  for (int ok = 0; ok < 2; ok++) {
+    GstElement *el = gst_element_factory_make ("aesuperres", NULL);
+    g_object_set (el, "model", model, NULL);
+    GstHarness *h = gst_harness_new_with_element (el, "sink", "src");
+    gst_object_unref (el);
+    video_info (&sinfo, "GRAY8", ok ? 34 : 40, ok ? 18 : 40);
+    gst_harness_set_sink_caps (h, gst_video_info_to_caps (&sinfo));
+    gst_harness_set_src_caps (h, gst_video_info_to_caps (&info));
+    GstBuffer *in = pattern_buffer (&info, 4);
+    GstFlowReturn ret = gst_harness_push (h, in);
+    if (ok) {
+      g_assert_cmpint (ret, ==, GST_FLOW_OK);
+      GstBuffer *out = gst_harness_pull (h);
+      g_assert_nonnull (out);
+      gst_buffer_unref (out);
+    } else {
+      g_assert_cmpint (ret, ==, GST_FLOW_NOT_NEGOTIATED);
+    }
+    gst_harness_teardown (h);
+  }
+}
+
+/* transform_caps: ranges map to multiples and back; without a loadable
+ * model the caps pass through unscaled. */
+static void
+test_superres_transform_caps (void)
+{
+  g_autofree char *model = model_path ("espcn2.safetensors");
+  GstElement *el = gst_element_factory_make ("aesuperres", NULL);
+  GstCaps *caps, *res, *expect;
+
+  g_object_set (el, "model", model, NULL);
+  caps = gst_caps_from_string ("video/x-raw,format=GRAY8,width=[1,100],"
+      "height=17,pixel-aspect-ratio=4/3");
+  GstBaseTransformClass *klass = GST_BASE_TRANSFORM_GET_CLASS (el);
+  res = klass->transform_caps (GST_BASE_TRANSFORM (el), GST_PAD_SINK, caps,
+      NULL);
+  expect = gst_caps_from_string ("video/x-raw,format=GRAY8,"
+      "width=[2,200,2],height=34,pixel-aspect-ratio=4/3");
+  g_test_message ("sink->src: %" GST_PTR_FORMAT, res);
+  g_assert_true (gst_caps_is_equal (res, expect));
+  gst_caps_unref (res);
+  gst_caps_unref (expect);
+  gst_caps_unref (caps);
+
+  caps = gst_caps_from_string ("video/x-raw,format=GRAY8,width=[3,101],"
+      "height=34,framerate=30/1; video/x-raw,format=GRAY8,width=35,"
+      "height=34");
+  res = klass->transform_caps (GST_BASE_TRANSFORM (el), GST_PAD_SRC, caps,
+      NULL);
+  expect = gst_caps_from_string ("video/x-raw,format=GRAY8,width=[2,50],"
+      "height=17,framerate=30/1");
+  g_test_message ("src->sink: %" GST_PTR_FORMAT, res);
+  g_assert_true (gst_caps_is_equal (res, expect));
+  gst_caps_unref (res);
+  gst_caps_unref (expect);
+
+  /* unloadable model: unscaled */
+  g_object_set (el, "model", "/nonexistent.safetensors", NULL);
+  res = klass->transform_caps (GST_BASE_TRANSFORM (el), GST_PAD_SRC, caps,
+      NULL);
+  g_assert_true (gst_caps_is_equal (res, caps));
+  gst_caps_unref (res);
+  gst_caps_unref (caps);
+
+  gst_object_unref (el);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -600,6 +869,15 @@ main (int argc, char **argv)
   g_test_add_func ("/aedenoise/error-task-mismatch", test_error_task_mismatch);
   g_test_add_func ("/aedenoise/error-rgb-model-on-yuv",
       test_error_rgb_model_on_yuv);
+  g_test_add_func ("/aesuperres/caps", test_superres_caps);
+  g_test_add_func ("/aesuperres/luma-equals-engine",
+      test_superres_luma_equals_engine);
+  g_test_add_func ("/aesuperres/chroma", test_superres_chroma);
+  g_test_add_func ("/aesuperres/error-denoise-model",
+      test_superres_error_denoise_model);
+  g_test_add_func ("/aesuperres/fixed-downstream",
+      test_superres_fixed_downstream);
+  g_test_add_func ("/aesuperres/transform-caps", test_superres_transform_caps);
   g_test_add_func ("/aenoise/reproducible", test_noise_reproducible);
   g_test_add_func ("/aenoise/sigma", test_noise_sigma);
   g_test_add_func ("/properties/ranges", test_property_ranges);
