@@ -12,9 +12,10 @@ Architectures (random weights; speed does not depend on their values):
            concat skips
   espcn2   ESPCN x2 (5x5 64, 3x3 32, 3x3 4, shuffle)      960x540 -> 1920x1080
 
+Needs: scripts/deps.sh --bench (python3-torch, python3-numpy).
 Usage (from the build tree's devenv or with --ae-model):
   /usr/bin/python3 bench/bench-cpu.py [--threads 1,2] [--frames 5]
-      [--ae-model build/tools/ae-model] [--only light8,...] [--markdown]
+      [--ae-model build/tools/ae-model] [--only light8,...]
 """
 import argparse
 import os

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what gst-autoencoder needs to build, run and test on Debian 12.
-# Usage: scripts/deps.sh [--test]   (--test adds what the test suites use)
+# Usage: scripts/deps.sh [--test|--bench]
+#   --test   what the test suites use beyond the build (nothing extra today)
+#   --bench  PyTorch and NumPy for bench/bench-cpu.py and the fixture scripts
 set -euo pipefail
 
 pkgs=(
@@ -9,8 +11,8 @@ pkgs=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
 )
-if [ "${1:-}" = "--test" ]; then
-  pkgs+=(python3-numpy)
+if [ "${1:-}" = "--bench" ]; then
+  pkgs+=(python3-numpy python3-torch)
 fi
 
 sudo=""
