@@ -232,6 +232,22 @@ gst_ae_superres_set_info (GstVideoFilter * filter, GstCaps * incaps,
       in_info, outcaps, out_info);
 }
 
+/* Input sample left of (above) output position @o, and the 8-bit weight
+ * of the next one, for an @in_size -> @out_size bilinear resize. */
+static gint
+source_index (gint o, gint in_size, gint out_size, gint * frac)
+{
+  gdouble s = MAX (((gdouble) o + 0.5) * in_size / out_size - 0.5, 0.0);
+  gint i = (gint) s;
+
+  if (i >= in_size - 1) {
+    i = in_size - 1;
+    s = i;
+  }
+  *frac = (gint) ((s - i) * 256.0 + 0.5);
+  return i;
+}
+
 /* Bilinear resize of component @c of @in into @out (align_corners=false:
  * output pixel centres map to (x + 0.5) * in / out - 0.5, clamped to the
  * edge), in 8-bit fixed point so that flat areas stay exact. Works on any
@@ -257,28 +273,13 @@ gst_ae_superres_resize_comp (const GstVideoFrame * in, GstVideoFrame * out,
     return;
 
   for (gint x = 0; x < ow; x++) {
-    gdouble s = ((gdouble) x + 0.5) * iw / ow - 0.5;
-    if (s < 0)
-      s = 0;
-    gint i = (gint) s;
-    if (i >= iw - 1) {
-      i = iw - 1;
-      s = i;
-    }
+    gint i = source_index (x, iw, ow, &fx[x]);
     x0[x] = i * ips;
     x1[x] = MIN (i + 1, iw - 1) * ips;
-    fx[x] = (gint) ((s - i) * 256.0 + 0.5);
   }
   for (gint y = 0; y < oh; y++) {
-    gdouble s = ((gdouble) y + 0.5) * ih / oh - 0.5;
-    if (s < 0)
-      s = 0;
-    gint j = (gint) s;
-    if (j >= ih - 1) {
-      j = ih - 1;
-      s = j;
-    }
-    const gint fy = (gint) ((s - j) * 256.0 + 0.5);
+    gint fy;
+    const gint j = source_index (y, ih, oh, &fy);
     const guint8 *r0 = src + (gsize) j * istride;
     const guint8 *r1 = src + (gsize) MIN (j + 1, ih - 1) * istride;
     guint8 *d = dst + (gsize) y * ostride;
