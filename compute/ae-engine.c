@@ -142,6 +142,9 @@ ae_plan_new (AeEngine *e, AeModel *m, const AePlanParams *params,
     p->tile = auto_tile (g, stride, p->halo);
   else
     p->tile = round_up (params->tile_size, stride);
+  /* even, so tiles start on whole chroma blocks of 4:2:0 frames */
+  if (p->tile % 2)
+    p->tile += stride;
   p->tile = MIN (p->tile, MAX (p->pad_w, p->pad_h));
   p->nx = (p->pad_w + p->tile - 1) / p->tile;
   p->ny = (p->pad_h + p->tile - 1) / p->tile;
@@ -285,6 +288,7 @@ convert (const AePlan *p, const Io *io, gboolean writing, int x0, int y0,
 {
   /* bands of at least 64 kpixels, so small frames stay on one thread */
   int rows = MAX (1, MIN (h, (65536 + w - 1) / w));
+  rows += rows % 2;             /* bands start on even rows, like tiles */
   Convert c = { p, io, writing, x0, y0, w, h, buf, pitch, rows };
   ae_parallel_run (p->engine->pool, (h + rows - 1) / rows, convert_task, &c);
 }
@@ -335,6 +339,18 @@ ae_plan_run (AePlan *p, const AeFrame *in, AeFrame *out, GError **error)
           "than its rows", k ? "output" : "input", f->stride);
       return FALSE;
     }
+    int rows;
+    gsize row_bytes;
+    int nc = ae_frame_chroma_planes (f->format, f->width, f->height, &rows,
+        &row_bytes);
+    for (int c = 0; c < nc; c++)
+      if (!f->chroma[c] || f->chroma_stride[c] < row_bytes) {
+        g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_FAILED,
+            "%s frame has no chroma plane %d or a stride (%" G_GSIZE_FORMAT
+            ") shorter than its rows", k ? "output" : "input", c + 1,
+            f->chroma_stride[c]);
+        return FALSE;
+      }
   }
   if (in->width != p->width || in->height != p->height) {
     g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_FAILED,
@@ -355,7 +371,10 @@ ae_plan_run (AePlan *p, const AeFrame *in, AeFrame *out, GError **error)
   if (out->data == in->data) {
     /* tiles read halos that earlier tiles have already overwritten */
     gsize row = (gsize) in->width * ae_frame_format_bpp (in->format);
-    gsize need = row * in->height;
+    gsize need = row * in->height, crow;
+    int crows, nc = ae_frame_chroma_planes (in->format, in->width,
+        in->height, &crows, &crow);
+    need += crow * crows * nc;
     if (p->copy_size < need) {
       g_free (p->copy);
       p->copy = g_malloc (need);
@@ -365,6 +384,15 @@ ae_plan_run (AePlan *p, const AeFrame *in, AeFrame *out, GError **error)
       memcpy (p->copy + y * row, in->data + y * in->stride, row);
     src.data = p->copy;
     src.stride = row;
+    /* YUV: chroma too (RGB models read it) */
+    guint8 *dst = p->copy + row * in->height;
+    for (int c = 0; c < nc; c++, dst += crow * crows) {
+      for (int y = 0; y < crows; y++)
+        memcpy (dst + y * crow, in->chroma[c] + y * in->chroma_stride[c],
+            crow);
+      src.chroma[c] = dst;
+      src.chroma_stride[c] = crow;
+    }
   }
   Io io = { .in = &src, .out = out };
   return run_tiles (p, &io, error);

@@ -6,6 +6,8 @@ typedef struct {
   const char *name;
   int bpp;
   int r, g, b, a;               /* byte offsets; a = -1 if none */
+  int n_chroma;                 /* chroma planes; 0 = not YUV */
+  int sx, sy;                   /* chroma subsampling, as shifts */
 } FormatInfo;
 
 static const FormatInfo formats[AE_N_FRAME_FORMATS] = {
@@ -20,6 +22,9 @@ static const FormatInfo formats[AE_N_FRAME_FORMATS] = {
   [AE_FRAME_BGRX] = {"BGRx", 4, 2, 1, 0, 3},
   [AE_FRAME_XRGB] = {"xRGB", 4, 1, 2, 3, 0},
   [AE_FRAME_XBGR] = {"xBGR", 4, 3, 2, 1, 0},
+  [AE_FRAME_I420] = {"I420", 1, 0, 0, 0, -1, 2, 1, 1},
+  [AE_FRAME_NV12] = {"NV12", 1, 0, 0, 0, -1, 1, 1, 1},
+  [AE_FRAME_Y444] = {"Y444", 1, 0, 0, 0, -1, 2, 0, 0},
 };
 
 int
@@ -32,6 +37,25 @@ const char *
 ae_frame_format_name (AeFrameFormat format)
 {
   return formats[format].name;
+}
+
+gboolean
+ae_frame_format_is_yuv (AeFrameFormat format)
+{
+  return formats[format].n_chroma > 0;
+}
+
+int
+ae_frame_chroma_planes (AeFrameFormat format, int width, int height,
+    int *rows, gsize *row_bytes)
+{
+  const FormatInfo *fi = &formats[format];
+  int cw = (width + (1 << fi->sx) - 1) >> fi->sx;
+
+  *rows = (height + (1 << fi->sy) - 1) >> fi->sy;
+  /* NV12's one plane holds Cb and Cr side by side */
+  *row_bytes = (gsize) cw * (fi->n_chroma == 1 ? 2 : 1);
+  return fi->n_chroma;
 }
 
 typedef struct {
@@ -55,6 +79,92 @@ to_u8 (float v)
   return !(v > 0.0f) ? 0 : v >= 255.0f ? 255 : (guint8) v;
 }
 
+/* 8-bit Y'CbCr codes: Y = y_off + y_scale·Y', C = 128 + c_scale·P (P in
+ * -0.5..0.5). */
+typedef struct {
+  float y_off, y_scale, c_scale;
+} Range;
+
+static Range
+frame_range (const AeFrame *f)
+{
+  if (f->full_range)
+    return (Range) { 0.0f, 255.0f, 255.0f };
+  return (Range) { 16.0f, 219.0f, 224.0f };
+}
+
+/* Cb and Cr bytes of chroma sample (cx, cy). */
+static inline void
+chroma_at (const AeFrame *f, int cx, int cy, guint8 ** cb, guint8 ** cr)
+{
+  if (formats[f->format].n_chroma == 1) {
+    *cb = f->chroma[0] + cy * f->chroma_stride[0] + 2 * cx;
+    *cr = *cb + 1;
+  } else {
+    *cb = f->chroma[0] + cy * f->chroma_stride[0] + cx;
+    *cr = f->chroma[1] + cy * f->chroma_stride[1] + cx;
+  }
+}
+
+/* Chroma samples around luma position @p (of @n samples, subsampled by
+ * @shift): the two neighbours and the weight of the second. */
+static inline void
+chroma_coord (int p, int shift, int n, int *i0, int *i1, float *frac)
+{
+  float c = shift ? MAX ((p + 0.5f) / (1 << shift) - 0.5f, 0.0f) : p;
+  int i = (int) c;
+
+  if (i >= n - 1) {
+    *i0 = *i1 = n - 1;
+    *frac = 0.0f;
+    return;
+  }
+  *i0 = i;
+  *i1 = i + 1;
+  *frac = c - i;
+}
+
+/* R'G'B' (0..1) of Y'CbCr frame rows [y0, y0+h), chroma upsampled. */
+static void
+read_yuv_rgb (const AeFrame *f, int x0, int y0, int w, int h, float *dst)
+{
+  const FormatInfo *fi = &formats[f->format];
+  const Weights k = matrix_weights (f->matrix);
+  const Range r = frame_range (f);
+  const int cw = (f->width + (1 << fi->sx) - 1) >> fi->sx;
+  const int ch = (f->height + (1 << fi->sy) - 1) >> fi->sy;
+
+  for (int y = 0; y < h; y++) {
+    int sy = ae_mirror (y0 + y, f->height), cy0, cy1;
+    float fy;
+    chroma_coord (sy, fi->sy, ch, &cy0, &cy1, &fy);
+    const guint8 *yrow = f->data + sy * f->stride;
+    float *d = dst + (gsize) y * w * 3;
+    for (int x = 0; x < w; x++) {
+      int sx = ae_mirror (x0 + x, f->width), cx0, cx1;
+      float fx;
+      guint8 *b00, *r00, *b01, *r01, *b10, *r10, *b11, *r11;
+      chroma_coord (sx, fi->sx, cw, &cx0, &cx1, &fx);
+      chroma_at (f, cx0, cy0, &b00, &r00);
+      chroma_at (f, cx1, cy0, &b01, &r01);
+      chroma_at (f, cx0, cy1, &b10, &r10);
+      chroma_at (f, cx1, cy1, &b11, &r11);
+      float cb = (*b00 * (1 - fx) + *b01 * fx) * (1 - fy)
+          + (*b10 * (1 - fx) + *b11 * fx) * fy;
+      float cr = (*r00 * (1 - fx) + *r01 * fx) * (1 - fy)
+          + (*r10 * (1 - fx) + *r11 * fx) * fy;
+      float yp = (yrow[sx] - r.y_off) / r.y_scale;
+      float pb = (cb - 128.0f) / r.c_scale, pr = (cr - 128.0f) / r.c_scale;
+      float R = yp + 2.0f * (1.0f - k.kr) * pr;
+      float B = yp + 2.0f * (1.0f - k.kb) * pb;
+      float G = (yp - k.kr * R - k.kb * B) / k.kg;
+      d[3 * x + 0] = CLAMP (R, 0.0f, 1.0f);
+      d[3 * x + 1] = CLAMP (G, 0.0f, 1.0f);
+      d[3 * x + 2] = CLAMP (B, 0.0f, 1.0f);
+    }
+  }
+}
+
 void
 ae_frame_read (const AeFrame *f, AeColor color, int x0, int y0, int w,
     int h, float *dst)
@@ -64,13 +174,17 @@ ae_frame_read (const AeFrame *f, AeColor color, int x0, int y0, int w,
   const float s = 1.0f / 255.0f;
   int nc = color == AE_COLOR_LUMA ? 1 : 3;
 
+  if (fi->n_chroma && nc == 3) {
+    read_yuv_rgb (f, x0, y0, w, h, dst);
+    return;
+  }
   for (int y = 0; y < h; y++) {
     const guint8 *row = f->data + ae_mirror (y0 + y, f->height) * f->stride;
     float *d = dst + (gsize) y * w * nc;
     for (int x = 0; x < w; x++) {
       int sx = x0 + x < f->width ? x0 + x : ae_mirror (x0 + x, f->width);
       const guint8 *px = row + sx * fi->bpp;
-      if (f->format == AE_FRAME_GRAY8) {
+      if (f->format == AE_FRAME_GRAY8 || fi->n_chroma) {
         for (int c = 0; c < nc; c++)
           d[x * nc + c] = px[0] * s;
       } else if (nc == 1) {
@@ -117,6 +231,64 @@ sample_input (const AeFrame *in, const FormatInfo *fi, int scale, int ox,
       + MIN (ox / scale, in->width - 1) * fi->bpp + fi->a] : 255;
 }
 
+/* Clamped R'G'B' of the network output at frame position (x, y). */
+static inline void
+output_rgb (const float *src, gsize pitch, int x0, int y0, int x, int y,
+    float rgb[3])
+{
+  const float *v = src + (gsize) (y - y0) * pitch + (gsize) (x - x0) * 3;
+  for (int c = 0; c < 3; c++)
+    rgb[c] = CLAMP (v[c], 0.0f, 1.0f);
+}
+
+static inline guint8
+code_u8 (float v)
+{
+  v += 0.5f;
+  return !(v > 0.0f) ? 0 : v >= 255.0f ? 255 : (guint8) v;
+}
+
+/* R'G'B' floats into the Y' plane of [x0, x1) x [y0, y1), then the chroma
+ * samples whose first pixel lies in the region, each the mean of its pixels
+ * inside the region. */
+static void
+write_yuv_rgb (AeFrame *out, int x0, int y0, int x1, int y1,
+    const float *src, gsize pitch)
+{
+  const FormatInfo *fi = &formats[out->format];
+  const Weights k = matrix_weights (out->matrix);
+  const Range r = frame_range (out);
+  const float cb_k = 0.5f / (1.0f - k.kb), cr_k = 0.5f / (1.0f - k.kr);
+  float rgb[3];
+
+  for (int y = y0; y < y1; y++) {
+    guint8 *row = out->data + y * out->stride;
+    for (int x = x0; x < x1; x++) {
+      output_rgb (src, pitch, x0, y0, x, y, rgb);
+      row[x] = code_u8 (r.y_off + r.y_scale * (k.kr * rgb[0] + k.kg * rgb[1]
+              + k.kb * rgb[2]));
+    }
+  }
+  const int bx = 1 << fi->sx, by = 1 << fi->sy;
+  for (int cy = (y0 + by - 1) >> fi->sy; cy * by < y1; cy++) {
+    for (int cx = (x0 + bx - 1) >> fi->sx; cx * bx < x1; cx++) {
+      float pb = 0.0f, pr = 0.0f;
+      int n = 0;
+      for (int y = cy * by; y < MIN ((cy + 1) * by, y1); y++)
+        for (int x = cx * bx; x < MIN ((cx + 1) * bx, x1); x++, n++) {
+          output_rgb (src, pitch, x0, y0, x, y, rgb);
+          float yp = k.kr * rgb[0] + k.kg * rgb[1] + k.kb * rgb[2];
+          pb += (rgb[2] - yp) * cb_k;
+          pr += (rgb[0] - yp) * cr_k;
+        }
+      guint8 *cb, *cr;
+      chroma_at (out, cx, cy, &cb, &cr);
+      *cb = code_u8 (128.0f + r.c_scale * pb / n);
+      *cr = code_u8 (128.0f + r.c_scale * pr / n);
+    }
+  }
+}
+
 void
 ae_frame_write (AeFrame *out, const AeFrame *in, AeColor color, int scale,
     int x0, int y0, int w, int h, const float *src, gsize src_pitch)
@@ -127,13 +299,17 @@ ae_frame_write (AeFrame *out, const AeFrame *in, AeColor color, int scale,
   int x1 = MIN (x0 + w, out->width), y1 = MIN (y0 + h, out->height);
 
   g_return_if_fail (in->format == out->format);
+  if (fi->n_chroma && nc == 3) {
+    write_yuv_rgb (out, x0, y0, x1, y1, src, src_pitch);
+    return;
+  }
   for (int y = y0; y < y1; y++) {
     guint8 *row = out->data + y * out->stride;
     const float *s = src + (gsize) (y - y0) * src_pitch;
     for (int x = x0; x < x1; x++) {
       const float *v = s + (x - x0) * nc;
       guint8 *px = row + x * fi->bpp;
-      if (out->format == AE_FRAME_GRAY8) {
+      if (out->format == AE_FRAME_GRAY8 || fi->n_chroma) {
         px[0] = to_u8 (nc == 1 ? v[0] : k.kr * v[0] + k.kg * v[1]
             + k.kb * v[2]);
         continue;

@@ -6,6 +6,15 @@
  * on RGB frames see Y' = Kr·R + Kg·G + Kb·B (full range, BT.601 or BT.709);
  * their output is put back by adding the change in Y' to R, G and B, which
  * keeps Cb and Cr exactly. Float → 8-bit clamps to 0..1 and rounds to nearest.
+ *
+ * YUV frames (I420, NV12, Y444) have a Y' plane (data, stride) and chroma
+ * planes. Luma models read and write the Y' plane only, as GRAY8 (the caller
+ * copies or resizes the chroma). RGB models see R'G'B' converted from Y'CbCr
+ * (BT.601 or BT.709, limited or full range): subsampled chroma is upsampled
+ * bilinearly on read (sample centres between the luma pixels, clamped at the
+ * edges), and on write each chroma sample is the mean Cb/Cr of the pixels it
+ * covers, of those inside the region written. The engine writes regions that
+ * start on even rows and columns, so every 4:2:0 block is whole.
  */
 #pragma once
 
@@ -26,6 +35,9 @@ typedef enum {
   AE_FRAME_BGRX,
   AE_FRAME_XRGB,
   AE_FRAME_XBGR,
+  AE_FRAME_I420,                /* Y', then Cb and Cr at half width and height */
+  AE_FRAME_NV12,                /* Y', then CbCr interleaved at half size */
+  AE_FRAME_Y444,                /* Y', Cb, Cr, all full size */
   AE_N_FRAME_FORMATS
 } AeFrameFormat;
 
@@ -40,11 +52,26 @@ typedef struct {
   guint8 *data;
   gsize stride;                 /* bytes from one row to the next */
   AeMatrix matrix;              /* Y' weights for luma models on RGB */
+  /* YUV formats only: data and stride are the Y' plane; chroma[0] and
+   * chroma[1] the Cb and Cr planes (NV12: chroma[0] holds CbCr pairs,
+   * chroma[1] is unused); full_range: 0..255 instead of the limited
+   * 16..235 (Y') and 16..240 (Cb, Cr). */
+  guint8 *chroma[2];
+  gsize chroma_stride[2];
+  gboolean full_range;
 } AeFrame;
 
-/* Bytes per pixel of a format. */
+/* Bytes per pixel of a format (of the Y' plane for YUV). */
 int ae_frame_format_bpp (AeFrameFormat format);
 const char *ae_frame_format_name (AeFrameFormat format);
+
+/* TRUE for the multi-plane YUV formats. */
+gboolean ae_frame_format_is_yuv (AeFrameFormat format);
+/* Chroma planes of @format (0 for GRAY8 and RGB, 1 for NV12, else 2) and,
+ * for a @width x @height frame, the rows of each and the bytes of pixels in
+ * one of their rows. */
+int ae_frame_chroma_planes (AeFrameFormat format, int width, int height,
+    int *rows, gsize *row_bytes);
 
 /* Reads frame pixels [x0, x0+w) x [y0, y0+h) into @dst (h x w x C floats,
  * C = 1 for luma, 3 for rgb). Coordinates past the frame's right or bottom

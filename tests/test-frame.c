@@ -1,7 +1,8 @@
 /* 8-bit frames <-> float tensors (compute/ae-frame.h), and the engine on
  * frames: padding bytes between rows stay untouched, identity round trips
  * are exact, Y' uses the right matrix, clamping and rounding, mirror
- * padding, chroma of superres luma models, and tiled == untiled. */
+ * padding, chroma of superres luma models, and tiled == untiled; YUV
+ * frames with RGB models against textbook Y'CbCr conversions. */
 #include "ae-engine.h"
 #include "ae-error.h"
 
@@ -11,6 +12,8 @@
 #define SENTINEL 0xA5
 #define ROW_PAD 13              /* stride = row bytes + this */
 #define GUARD 64                /* bytes after the last row */
+/* GRAY8 and the interleaved RGB formats; the YUV ones follow */
+#define N_PACKED_FORMATS (AE_FRAME_XBGR + 1)
 
 /* ------------------------------------------------------------------ */
 /* frames with padding between rows and a guard after them */
@@ -286,7 +289,7 @@ test_luma_matrix (void)
     /* 38.272 + 37.568 + 3.648; 27.2128 + 45.7728 + 2.3104 */
     {128, 64, 32, 79.488, 75.296},
   };
-  for (int fmt = AE_FRAME_RGB; fmt < AE_N_FRAME_FORMATS; fmt++)
+  for (int fmt = AE_FRAME_RGB; fmt < N_PACKED_FORMATS; fmt++)
     for (int m = 0; m < 2; m++) {
       int off[4];
       TFrame t;
@@ -743,13 +746,282 @@ test_engine_tiled (gconstpointer data)
   g_rand_free (r);
 }
 
+/* ------------------------------------------------------------------ */
+/* YUV frames (I420, NV12, Y444) with RGB models */
+
+typedef struct {
+  AeFrame f;
+  guint8 *planes[3];
+  int cw, ch;                   /* chroma samples per row, rows */
+} YFrame;
+
+static void
+yframe_init (YFrame *t, AeFrameFormat fmt, int w, int h, AeMatrix matrix,
+    gboolean full)
+{
+  int sub = fmt == AE_FRAME_Y444 ? 0 : 1;
+  memset (t, 0, sizeof (*t));
+  t->f = (AeFrame) {.format = fmt,.width = w,.height = h,
+    .stride = w + ROW_PAD,.matrix = matrix,.full_range = full
+  };
+  t->cw = (w + sub) >> sub;
+  t->ch = (h + sub) >> sub;
+  t->planes[0] = t->f.data = g_malloc (t->f.stride * h);
+  int n = fmt == AE_FRAME_NV12 ? 1 : 2;
+  for (int c = 0; c < n; c++) {
+    t->f.chroma_stride[c] = t->cw * (n == 1 ? 2 : 1) + ROW_PAD;
+    t->planes[c + 1] = t->f.chroma[c] = g_malloc (t->f.chroma_stride[c]
+        * t->ch);
+  }
+}
+
+static void
+yframe_clear (YFrame *t)
+{
+  for (int i = 0; i < 3; i++)
+    g_free (t->planes[i]);
+}
+
+static guint8 *
+ycb (const YFrame *t, int cx, int cy, int which)
+{
+  if (t->f.format == AE_FRAME_NV12)
+    return t->f.chroma[0] + cy * t->f.chroma_stride[0] + 2 * cx + which;
+  return t->f.chroma[which] + cy * t->f.chroma_stride[which] + cx;
+}
+
+static void
+yframe_fill_random (YFrame *t, GRand *r)
+{
+  for (int y = 0; y < t->f.height; y++)
+    for (int x = 0; x < t->f.width; x++)
+      t->f.data[y * t->f.stride + x] = g_rand_int_range (r, 0, 256);
+  for (int y = 0; y < t->ch; y++)
+    for (int x = 0; x < t->cw; x++)
+      for (int c = 0; c < 2; c++)
+        *ycb (t, x, y, c) = g_rand_int_range (r, 0, 256);
+}
+
+/* Chroma plane @c of @t sampled at luma pixel (x, y) with bilinear
+ * weights, centres of 4:2:0 samples between the luma pixels. */
+static double
+ref_chroma (const YFrame *t, int x, int y, int c)
+{
+  if (t->f.format == AE_FRAME_Y444)
+    return *ycb (t, x, y, c);
+  double fx = MAX ((x + 0.5) / 2 - 0.5, 0), fy = MAX ((y + 0.5) / 2 - 0.5, 0);
+  int x0 = MIN ((int) fx, t->cw - 1), y0 = MIN ((int) fy, t->ch - 1);
+  int x1 = MIN (x0 + 1, t->cw - 1), y1 = MIN (y0 + 1, t->ch - 1);
+  double ax = fx - x0, ay = fy - y0;
+  if (x0 == t->cw - 1)
+    ax = 0;
+  if (y0 == t->ch - 1)
+    ay = 0;
+  return (*ycb (t, x0, y0, c) * (1 - ax) + *ycb (t, x1, y0, c) * ax)
+      * (1 - ay) + (*ycb (t, x0, y1, c) * (1 - ax) + *ycb (t, x1, y1, c)
+      * ax) * ay;
+}
+
+/* The textbook Y'CbCr -> R'G'B' of pixel (x, y), clamped to 0..1. */
+static void
+ref_rgb (const YFrame *t, int x, int y, double rgb[3])
+{
+  double kr = kr_of (t->f.matrix), kb = 1.0 - kr - kg_of (t->f.matrix);
+  double ys = t->f.full_range ? 255 : 219, yo = t->f.full_range ? 0 : 16;
+  double cs = t->f.full_range ? 255 : 224;
+  double yp = (t->f.data[y * t->f.stride + x] - yo) / ys;
+  double pb = (ref_chroma (t, x, y, 0) - 128) / cs;
+  double pr = (ref_chroma (t, x, y, 1) - 128) / cs;
+  rgb[0] = yp + 2 * (1 - kr) * pr;
+  rgb[2] = yp + 2 * (1 - kb) * pb;
+  rgb[1] = (yp - kr * rgb[0] - kb * rgb[2]) / (1 - kr - kb);
+  for (int c = 0; c < 3; c++)
+    rgb[c] = CLAMP (rgb[c], 0.0, 1.0);
+}
+
+typedef struct {
+  AeFrameFormat format;
+  gboolean full;
+  AeMatrix matrix;
+} YuvCase;
+
+/* Reading converts to R'G'B' with upsampled chroma, mirroring past the
+ * edges; luma models still see Y' bytes / 255. */
+static void
+test_yuv_read (gconstpointer data)
+{
+  const YuvCase *yc = data;
+  const int w = 19, h = 11;
+  GRand *r = g_rand_new_with_seed (yc->format * 10 + yc->full);
+  YFrame t;
+  yframe_init (&t, yc->format, w, h, yc->matrix, yc->full);
+  yframe_fill_random (&t, r);
+
+  /* a region running 3 pixels past the right and bottom edges */
+  const int x0 = 2, y0 = 3, rw = w - x0 + 3, rh = h - y0 + 3;
+  g_autofree float *rgb = g_new (float, rw * rh * 3);
+  g_autofree float *luma = g_new (float, rw * rh);
+  ae_frame_read (&t.f, AE_COLOR_RGB, x0, y0, rw, rh, rgb);
+  ae_frame_read (&t.f, AE_COLOR_LUMA, x0, y0, rw, rh, luma);
+  double max_err = 0;
+  for (int y = 0; y < rh; y++)
+    for (int x = 0; x < rw; x++) {
+      int sx = ae_mirror (x0 + x, w), sy = ae_mirror (y0 + y, h);
+      double want[3];
+      ref_rgb (&t, sx, sy, want);
+      for (int c = 0; c < 3; c++)
+        max_err = MAX (max_err, fabs (rgb[(y * rw + x) * 3 + c] - want[c]));
+      g_assert_cmpfloat (luma[y * rw + x], ==,
+          t.f.data[sy * t.f.stride + sx] * (1.0f / 255.0f));
+    }
+  g_assert_cmpfloat (max_err, <, 1e-5);
+  yframe_clear (&t);
+  g_rand_free (r);
+}
+
+/* Writing: Y' per pixel and the mean Cb/Cr of each chroma block, against
+ * the textbook formulas; regions that split frames on even coordinates
+ * give the same bytes as one whole-frame write; reading back what was
+ * written from flat-colour blocks gives the colours again. */
+static void
+test_yuv_write (gconstpointer data)
+{
+  const YuvCase *yc = data;
+  const int w = 21, h = 13, n = w * h * 3;
+  GRand *r = g_rand_new_with_seed (yc->format * 10 + yc->full + 7);
+  g_autofree float *src = g_new (float, n);
+  for (int i = 0; i < n; i++)
+    src[i] = g_rand_double_range (r, -0.1, 1.1);      /* clamped */
+
+  YFrame whole, parts;
+  yframe_init (&whole, yc->format, w, h, yc->matrix, yc->full);
+  yframe_init (&parts, yc->format, w, h, yc->matrix, yc->full);
+  ae_frame_write (&whole.f, &whole.f, AE_COLOR_RGB, 1, 0, 0, w, h, src,
+      w * 3);
+  for (int y = 0; y < h; y += 6)
+    for (int x = 0; x < w; x += 8)
+      ae_frame_write (&parts.f, &parts.f, AE_COLOR_RGB, 1, x, y, 8, 6,
+          src + (y * w + x) * 3, w * 3);
+
+  double kr = kr_of (yc->matrix), kg = kg_of (yc->matrix), kb = 1 - kr - kg;
+  double ys = yc->full ? 255 : 219, yo = yc->full ? 0 : 16;
+  double cs = yc->full ? 255 : 224;
+  int bx = yc->format == AE_FRAME_Y444 ? 1 : 2;
+  for (int cy = 0; cy < whole.ch; cy++)
+    for (int cx = 0; cx < whole.cw; cx++) {
+      double pb = 0, pr = 0;
+      int cnt = 0;
+      for (int y = cy * bx; y < MIN (cy * bx + bx, h); y++)
+        for (int x = cx * bx; x < MIN (cx * bx + bx, w); x++, cnt++) {
+          double c[3];
+          for (int k = 0; k < 3; k++)
+            c[k] = CLAMP (src[(y * w + x) * 3 + k], 0.0, 1.0);
+          double yp = kr * c[0] + kg * c[1] + kb * c[2];
+          g_assert_cmpint (abs (whole.f.data[y * whole.f.stride + x] -
+                  (int) floor (yo + ys * yp + 0.5)), <=, 1);
+          pb += (c[2] - yp) / (2 * (1 - kb));
+          pr += (c[0] - yp) / (2 * (1 - kr));
+        }
+      g_assert_cmpint (abs (*ycb (&whole, cx, cy, 0) -
+              (int) floor (128 + cs * pb / cnt + 0.5)), <=, 1);
+      g_assert_cmpint (abs (*ycb (&whole, cx, cy, 1) -
+              (int) floor (128 + cs * pr / cnt + 0.5)), <=, 1);
+    }
+  for (int y = 0; y < h; y++)
+    g_assert_cmpmem (whole.f.data + y * whole.f.stride, w,
+        parts.f.data + y * parts.f.stride, w);
+  for (int cy = 0; cy < whole.ch; cy++)
+    for (int cx = 0; cx < whole.cw; cx++)
+      for (int c = 0; c < 2; c++)
+        g_assert_cmpint (*ycb (&whole, cx, cy, c), ==, *ycb (&parts, cx, cy,
+                c));
+
+  /* 4:4:4: reading back what was written gives the colours again, up to
+   * 8-bit quantisation (a few codes of the limited range) */
+  if (bx == 1) {
+    for (int i = 0; i < n; i++)
+      src[i] = CLAMP (src[i], 0.0f, 1.0f);
+    ae_frame_write (&whole.f, &whole.f, AE_COLOR_RGB, 1, 0, 0, w, h, src,
+        w * 3);
+    g_autofree float *back = g_new (float, n);
+    ae_frame_read (&whole.f, AE_COLOR_RGB, 0, 0, w, h, back);
+    for (int i = 0; i < n; i++)
+      g_assert_cmpfloat (fabs (back[i] - src[i]), <, 4.0 / 255);
+  }
+  yframe_clear (&whole);
+  yframe_clear (&parts);
+  g_rand_free (r);
+}
+
+/* An RGB model through the engine on YUV frames: tiled == untiled byte
+ * for byte (tiles and row bands start on whole chroma blocks), in place ==
+ * out of place, and the result equals the model run on the converted
+ * tensor and written back. */
+static void
+test_engine_yuv (gconstpointer data)
+{
+  const YuvCase *yc = data;
+  const int w = 37, h = 23;
+  g_autoptr (AeEngine) e = new_engine ();
+  g_autoptr (AeModel) m = load_model ("rgb");
+  GRand *r = g_rand_new_with_seed (yc->format);
+  YFrame in, a, b, c;
+  yframe_init (&in, yc->format, w, h, yc->matrix, yc->full);
+  yframe_init (&a, yc->format, w, h, yc->matrix, yc->full);
+  yframe_init (&b, yc->format, w, h, yc->matrix, yc->full);
+  yframe_init (&c, yc->format, w, h, yc->matrix, yc->full);
+  yframe_fill_random (&in, r);
+
+  AePlan *whole = new_plan (e, m, w, h, -1);
+  AePlan *tiled = new_plan (e, m, w, h, 7);     /* odd: rounded to even */
+  g_assert_cmpint (ae_plan_get_n_tiles (tiled), >, 1);
+  run_frame (whole, &in.f, &a.f);
+  run_frame (tiled, &in.f, &b.f);
+
+  /* reference: read -> tensor -> write */
+  g_autofree float *hwc = g_new (float, w * h * 3);
+  g_autofree float *chw = g_new (float, w * h * 3);
+  g_autofree float *out = g_new (float, w * h * 3);
+  ae_frame_read (&in.f, AE_COLOR_RGB, 0, 0, w, h, hwc);
+  for (int i = 0; i < w * h; i++)
+    for (int k = 0; k < 3; k++)
+      chw[k * w * h + i] = hwc[i * 3 + k];
+  g_autoptr (GError) error = NULL;
+  g_assert_true (ae_plan_run_tensor (whole, chw, out, &error));
+  for (int i = 0; i < w * h; i++)
+    for (int k = 0; k < 3; k++)
+      hwc[i * 3 + k] = out[k * w * h + i];
+  ae_frame_write (&c.f, &in.f, AE_COLOR_RGB, 1, 0, 0, w, h, hwc, w * 3);
+
+  YFrame *check[] = { &b, &c };
+  for (int i = 0; i < 3; i++) {
+    const YFrame *o = i < 2 ? check[i] : &in;
+    if (i == 2)                 /* in place, tiled */
+      run_frame (tiled, &in.f, &in.f);
+    for (int y = 0; y < h; y++)
+      g_assert_cmpmem (a.f.data + y * a.f.stride, w,
+          o->f.data + y * o->f.stride, w);
+    for (int cy = 0; cy < a.ch; cy++)
+      for (int cx = 0; cx < a.cw; cx++)
+        for (int k = 0; k < 2; k++)
+          g_assert_cmpint (*ycb (&a, cx, cy, k), ==, *ycb (o, cx, cy, k));
+  }
+  ae_plan_free (whole);
+  ae_plan_free (tiled);
+  yframe_clear (&in);
+  yframe_clear (&a);
+  yframe_clear (&b);
+  yframe_clear (&c);
+  g_rand_free (r);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
 
   static FmtCase cases[AE_N_FRAME_FORMATS][2];
-  for (int f = 0; f < AE_N_FRAME_FORMATS; f++)
+  for (int f = 0; f < N_PACKED_FORMATS; f++)
     for (int c = 0; c < 2; c++) {
       cases[f][c] = (FmtCase) { f, c };
       g_autofree char *p1 = g_strdup_printf ("/frame/round-trip/%s/%s",
@@ -759,7 +1031,7 @@ main (int argc, char **argv)
           ae_frame_format_name (f), ae_color_name (c));
       g_test_add_data_func (p2, &cases[f][c], test_regions);
     }
-  for (int f = AE_FRAME_RGB; f < AE_N_FRAME_FORMATS; f++) {
+  for (int f = AE_FRAME_RGB; f < N_PACKED_FORMATS; f++) {
     g_autofree char *p = g_strdup_printf ("/frame/superres-chroma/%s",
         ae_frame_format_name (f));
     g_test_add_data_func (p, &cases[f][0], test_superres_chroma);
@@ -769,6 +1041,28 @@ main (int argc, char **argv)
   g_test_add_func ("/frame/clamp-round", test_clamp_round);
   g_test_add_func ("/frame/mirror", test_mirror);
   g_test_add_func ("/engine/identity", test_engine_identity);
+  static YuvCase yuv[3][2][2];
+  static const AeFrameFormat yuv_formats[] =
+      { AE_FRAME_I420, AE_FRAME_NV12, AE_FRAME_Y444 };
+  for (int f = 0; f < 3; f++)
+    for (int full = 0; full < 2; full++)
+      for (int mx = 0; mx < 2; mx++) {
+        yuv[f][full][mx] = (YuvCase) { yuv_formats[f], full, mx };
+        const char *name = ae_frame_format_name (yuv_formats[f]);
+        const char *range = full ? "full" : "limited";
+        const char *matrix = mx ? "bt709" : "bt601";
+        g_autofree char *p1 = g_strdup_printf ("/frame/yuv-read/%s/%s/%s",
+            name, range, matrix);
+        g_autofree char *p2 = g_strdup_printf ("/frame/yuv-write/%s/%s/%s",
+            name, range, matrix);
+        g_test_add_data_func (p1, &yuv[f][full][mx], test_yuv_read);
+        g_test_add_data_func (p2, &yuv[f][full][mx], test_yuv_write);
+        if (full == 0 && mx == 0) {
+          g_autofree char *p3 = g_strdup_printf ("/engine/yuv-rgb-model/%s",
+              name);
+          g_test_add_data_func (p3, &yuv[f][full][mx], test_engine_yuv);
+        }
+      }
   /* frames at full HD plus one pixel each way; tensors smaller, unless
    * -m slow (each tiled pass at 1921x1081 costs seconds) */
   static const TiledCase tiled[] = {
