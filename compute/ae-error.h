@@ -19,6 +19,7 @@ typedef enum {
   AE_COMPUTE_ERROR_UNSUPPORTED, /* valid, but not something we can run */
   AE_COMPUTE_ERROR_DEVICE,      /* a compute device failed or is missing */
   AE_COMPUTE_ERROR_NO_MEMORY,   /* an allocation of a plan or buffer failed */
+  AE_COMPUTE_ERROR_INVALID_ARGUMENT, /* a caller's setting is out of range */
 } AeComputeError;
 
 GQuark ae_compute_error_quark (void);

@@ -1,0 +1,43 @@
+/* ae-backward.h: gradients of the version-1 ops, for one sample.
+ *
+ * Tensors are channels-last (H x W x C) like the CPU forward ops in
+ * compute/cpu/, whose exact semantics these differentiate. Every function is
+ * serial and ADDS into the gradients it is given, so a node read by several
+ * others accumulates their contributions; the trainer parallelises over the
+ * samples of a batch instead.
+ */
+#pragma once
+
+#include "ae-graph.h"
+#include "ae-cpu-ops.h"
+
+G_BEGIN_DECLS
+
+/* Floats of scratch ae_backward_conv() needs for a node whose input has
+ * shape @in and output @out. */
+gsize ae_backward_conv_scratch (const AeNode *node, AeShape in, AeShape out);
+
+/* Multiplies @dy in place by the derivative of @act at the point that
+ * produced @y (every activation's derivative is a function of its output). */
+void ae_backward_act (AeAct act, float slope, const float *y, float *dy,
+    gsize n);
+
+/* conv2d or conv_transpose2d. @dy is the gradient with respect to the
+ * node's pre-activation output (apply ae_backward_act first). @w is packed
+ * as ae_cpu_pack_weight() packs it, and @dw has the same layout; @db may be
+ * NULL without bias, @dx NULL when the input needs no gradient. */
+void ae_backward_conv (const AeNode *node, AeCpuIn x, const float *dy,
+    AeShape ys, const float *w, float *dx, float *dw, float *db,
+    float *scratch);
+
+/* Every other op. @y is the node's output, @dy its gradient; @dx[k] is the
+ * gradient of input k, or NULL. */
+void ae_backward_simple (const AeNode *node, const AeCpuIn *ins,
+    const float *y, AeShape ys, const float *dy, float *const *dx);
+
+/* Adds a gradient packed like ae_cpu_pack_weight()'s output to @grad in
+ * PyTorch layout. */
+void ae_backward_unpack_weight (const AeNode *node, const float *packed,
+    float *grad);
+
+G_END_DECLS

@@ -1,0 +1,213 @@
+/* Every backward op against finite differences: each case is a small graph
+ * input → conv "a" → (op under test) → conv "b" → output, so the op's input
+ * gradient is exercised through a's weights and its forward through b's.
+ * For each parameter tensor the analytic derivative along a random unit
+ * direction must match the central difference to 1e-3 (relative). */
+#include "ae-trainer.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef struct {
+  const char *name;
+  const char *task;             /* "denoise" or "superres" */
+  int scale;
+  const char *nodes;            /* JSON array items between "a" and "b" */
+  const char *b_input;          /* what conv b reads */
+  const char *loss;
+  const char *variational;
+  int size;
+} Case;
+
+/* a: 1 → 4 channels, leaky_relu; b: → 1 channel, tanh (smooth everywhere) */
+static const Case cases[] = {
+  {"conv3x3", "denoise", 1, "", "a", "mse", NULL, 10},
+  {"conv-stride2+convT4", "denoise", 1,
+   "{\"name\":\"s\",\"op\":\"conv2d\",\"inputs\":[\"a\"],\"out\":8,\"kernel\":3,\"stride\":2,\"padding\":1,\"act\":\"tanh\"},"
+   "{\"name\":\"t\",\"op\":\"conv_transpose2d\",\"inputs\":[\"s\"],\"out\":5,\"kernel\":4,\"stride\":2,\"padding\":1,\"act\":\"sigmoid\"},",
+   "t", "mse", NULL, 12},
+  {"convT3-outpad", "denoise", 1,
+   "{\"name\":\"s\",\"op\":\"conv2d\",\"inputs\":[\"a\"],\"out\":3,\"kernel\":2,\"stride\":2,\"padding\":0,\"act\":\"none\"},"
+   "{\"name\":\"t\",\"op\":\"conv_transpose2d\",\"inputs\":[\"s\"],\"out\":6,\"kernel\":3,\"stride\":2,\"padding\":1,\"output_padding\":1,\"act\":\"leaky_relu\",\"slope\":0.2},",
+   "t", "mse", NULL, 12},
+  {"convT2-nobias", "denoise", 1,
+   "{\"name\":\"s\",\"op\":\"conv2d\",\"inputs\":[\"a\"],\"out\":4,\"kernel\":3,\"stride\":2,\"padding\":1,\"act\":\"tanh\"},"
+   "{\"name\":\"t\",\"op\":\"conv_transpose2d\",\"inputs\":[\"s\"],\"out\":3,\"kernel\":2,\"stride\":2,\"padding\":0,\"bias\":false,\"act\":\"none\"},",
+   "t", "mse", NULL, 8},
+  {"conv-dilated", "denoise", 1,
+   "{\"name\":\"d\",\"op\":\"conv2d\",\"inputs\":[\"a\"],\"out\":5,\"kernel\":3,\"padding\":2,\"dilation\":2,\"act\":\"tanh\"},",
+   "d", "mse", NULL, 9},
+  {"conv-pointwise", "denoise", 1,
+   "{\"name\":\"p\",\"op\":\"conv2d\",\"inputs\":[\"a\"],\"out\":6,\"kernel\":1,\"padding\":0,\"act\":\"sigmoid\"},",
+   "p", "mse", NULL, 9},
+  {"conv-direct-8x16", "denoise", 1,
+   "{\"name\":\"w\",\"op\":\"conv2d\",\"inputs\":[\"a\"],\"out\":8,\"kernel\":3,\"padding\":1,\"act\":\"leaky_relu\",\"slope\":0.1},"
+   "{\"name\":\"x\",\"op\":\"conv2d\",\"inputs\":[\"w\"],\"out\":16,\"kernel\":3,\"padding\":1,\"act\":\"tanh\"},"
+   "{\"name\":\"y\",\"op\":\"conv2d\",\"inputs\":[\"x\"],\"out\":8,\"kernel\":5,\"padding\":2,\"act\":\"none\"},",
+   "y", "mse", NULL, 13},
+  {"conv-relu", "denoise", 1,
+   "{\"name\":\"r\",\"op\":\"conv2d\",\"inputs\":[\"a\"],\"out\":4,\"kernel\":3,\"padding\":1,\"act\":\"relu\"},",
+   "r", "mse", NULL, 8},
+  {"pixel-unshuffle-shuffle", "denoise", 1,
+   "{\"name\":\"u\",\"op\":\"pixel_unshuffle\",\"inputs\":[\"a\"],\"factor\":2},"
+   "{\"name\":\"m\",\"op\":\"conv2d\",\"inputs\":[\"u\"],\"out\":8,\"kernel\":3,\"padding\":1,\"act\":\"tanh\"},"
+   "{\"name\":\"s\",\"op\":\"pixel_shuffle\",\"inputs\":[\"m\"],\"factor\":2},",
+   "s", "mse", NULL, 8},
+  {"shuffle-superres", "superres", 3,
+   "{\"name\":\"m\",\"op\":\"conv2d\",\"inputs\":[\"a\"],\"out\":18,\"kernel\":3,\"padding\":1,\"act\":\"tanh\"},"
+   "{\"name\":\"s\",\"op\":\"pixel_shuffle\",\"inputs\":[\"m\"],\"factor\":3},",
+   "s", "mse", NULL, 5},
+  {"upsample-nearest", "superres", 2,
+   "{\"name\":\"s\",\"op\":\"upsample\",\"inputs\":[\"a\"],\"factor\":2,\"mode\":\"nearest\"},",
+   "s", "mse", NULL, 6},
+  {"upsample-bilinear2", "superres", 2,
+   "{\"name\":\"s\",\"op\":\"upsample\",\"inputs\":[\"a\"],\"factor\":2,\"mode\":\"bilinear\"},",
+   "s", "mse", NULL, 6},
+  {"upsample-bilinear3", "superres", 3,
+   "{\"name\":\"s\",\"op\":\"upsample\",\"inputs\":[\"a\"],\"factor\":3,\"mode\":\"bilinear\"},",
+   "s", "mse", NULL, 5},
+  {"maxpool2+upsample", "denoise", 1,
+   "{\"name\":\"p\",\"op\":\"max_pool2d\",\"inputs\":[\"a\"],\"kernel\":2},"
+   "{\"name\":\"s\",\"op\":\"upsample\",\"inputs\":[\"p\"],\"factor\":2,\"mode\":\"nearest\"},",
+   "s", "mse", NULL, 8},
+  {"maxpool3-s1-pad", "denoise", 1,
+   "{\"name\":\"p\",\"op\":\"max_pool2d\",\"inputs\":[\"a\"],\"kernel\":3,\"stride\":1,\"padding\":1},",
+   "p", "mse", NULL, 7},
+  {"avgpool2+upsample", "denoise", 1,
+   "{\"name\":\"p\",\"op\":\"avg_pool2d\",\"inputs\":[\"a\"],\"kernel\":2},"
+   "{\"name\":\"s\",\"op\":\"upsample\",\"inputs\":[\"p\"],\"factor\":2,\"mode\":\"bilinear\"},",
+   "s", "mse", NULL, 8},
+  {"avgpool3-s1-pad", "denoise", 1,
+   "{\"name\":\"p\",\"op\":\"avg_pool2d\",\"inputs\":[\"a\"],\"kernel\":3,\"stride\":1,\"padding\":1},",
+   "p", "mse", NULL, 7},
+  {"add", "denoise", 1,
+   "{\"name\":\"a2\",\"op\":\"conv2d\",\"inputs\":[\"input\"],\"out\":4,\"kernel\":3,\"padding\":1,\"act\":\"tanh\"},"
+   "{\"name\":\"s\",\"op\":\"add\",\"inputs\":[\"a\",\"a2\",\"a\"]},",
+   "s", "mse", NULL, 7},
+  {"concat", "denoise", 1,
+   "{\"name\":\"a2\",\"op\":\"conv2d\",\"inputs\":[\"a\"],\"out\":3,\"kernel\":3,\"padding\":1,\"act\":\"tanh\"},"
+   "{\"name\":\"s\",\"op\":\"concat\",\"inputs\":[\"a2\",\"a\",\"input\"]},",
+   "s", "mse", NULL, 7},
+  {"act-relu", "denoise", 1,
+   "{\"name\":\"s\",\"op\":\"act\",\"inputs\":[\"a\"],\"act\":\"relu\"},", "s", "mse", NULL, 7},
+  {"act-leaky", "denoise", 1,
+   "{\"name\":\"s\",\"op\":\"act\",\"inputs\":[\"a\"],\"act\":\"leaky_relu\",\"slope\":0.3},", "s", "mse", NULL, 7},
+  {"act-sigmoid", "denoise", 1,
+   "{\"name\":\"s\",\"op\":\"act\",\"inputs\":[\"a\"],\"act\":\"sigmoid\"},", "s", "mse", NULL, 7},
+  {"act-tanh", "denoise", 1,
+   "{\"name\":\"s\",\"op\":\"act\",\"inputs\":[\"a\"],\"act\":\"tanh\"},", "s", "mse", NULL, 7},
+  {"loss-l1", "denoise", 1, "", "a", "l1", NULL, 8},
+  {"loss-charbonnier", "denoise", 1, "", "a", "charbonnier", NULL, 8},
+  {"variational", "denoise", 1,
+   "{\"name\":\"z\",\"op\":\"conv2d\",\"inputs\":[\"a\"],\"out\":3,\"kernel\":3,\"stride\":2,\"padding\":1,\"act\":\"none\"},"
+   "{\"name\":\"t\",\"op\":\"conv_transpose2d\",\"inputs\":[\"z\"],\"out\":4,\"kernel\":4,\"stride\":2,\"padding\":1,\"act\":\"tanh\"},",
+   "t", "mse", "z", 8},
+};
+
+static char *
+graph_json (const Case *c)
+{
+  return g_strdup_printf ("{\"task\":\"%s\",\"color\":\"luma\",\"scale\":%d,"
+      "\"nodes\":["
+      "{\"name\":\"a\",\"op\":\"conv2d\",\"inputs\":[\"input\"],\"out\":4,"
+      "\"kernel\":3,\"padding\":1,\"act\":\"leaky_relu\",\"slope\":0.1},%s"
+      "{\"name\":\"b\",\"op\":\"conv2d\",\"inputs\":[\"%s\"],\"out\":1,"
+      "\"kernel\":3,\"padding\":1,\"act\":\"tanh\"}],\"output\":\"b\"}",
+      c->task, c->scale, c->nodes, c->b_input);
+}
+
+static void
+fill (GRand *r, float *x, gsize n, double lo, double hi)
+{
+  for (gsize i = 0; i < n; i++)
+    x[i] = g_rand_double_range (r, lo, hi);
+}
+
+static void
+test_case (gconstpointer data)
+{
+  const Case *c = data;
+  g_autofree char *json = graph_json (c);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AeModel) m = ae_model_new (json, &error);
+  g_assert_no_error (error);
+
+  AeTrainerParams p = { .batch = 3, .width = c->size, .height = c->size,
+    .threads = 2, .variational = c->variational, .kl_weight = 0.5,
+    .seed = 7 };
+  g_assert_true (ae_loss_from_string (c->loss, &p.loss));
+  g_autoptr (AeTrainer) t = ae_trainer_new (m, &p, &error);
+  g_assert_no_error (error);
+  ae_trainer_init_weights (t, 11);
+
+  g_autoptr (GRand) r = g_rand_new_with_seed (3);
+  int n_params;
+  const AeParam *params = ae_trainer_get_params (t, &n_params);
+  /* biases start at zero; make them matter */
+  for (int i = 0; i < n_params; i++)
+    if (!params[i].decay)
+      fill (r, params[i].value, params[i].n, -0.2, 0.2);
+
+  gsize n_in = ae_trainer_get_input_size (t) * p.batch;
+  gsize n_out = ae_trainer_get_output_size (t) * p.batch;
+  g_autofree float *in = g_new (float, n_in);
+  g_autofree float *target = g_new (float, n_out);
+  fill (r, in, n_in, 0, 1);
+  fill (r, target, n_out, -0.5, 0.5);
+
+  for (int i = 0; i < n_params; i++) {
+    const AeParam *pr = &params[i];
+    /* the previous parameter's differences left their own gradients */
+    ae_trainer_compute_gradients (t, in, target, 5);
+    g_autofree float *dir = g_new (float, pr->n);
+    g_autofree float *grad = g_memdup2 (pr->grad, sizeof (float) * pr->n);
+    g_autofree float *orig = g_memdup2 (pr->value, sizeof (float) * pr->n);
+    double norm = 0, analytic = 0, magnitude = 0, best = G_MAXDOUBLE;
+    double numeric = 0;
+    fill (r, dir, pr->n, -1, 1);
+    for (gsize j = 0; j < pr->n; j++)
+      norm += dir[j] * (double) dir[j];
+    for (gsize j = 0; j < pr->n; j++) {
+      dir[j] /= sqrt (norm);
+      analytic += grad[j] * (double) dir[j];
+      magnitude += fabs (grad[j] * (double) dir[j]);
+    }
+    /* Large steps lose to curvature and to kinks (relu, max) crossed,
+     * small ones to float rounding: a right gradient matches at one of
+     * these, a wrong one at none. */
+    static const double steps[] = { 1e-2, 3e-3, 1e-3, 3e-4, 1e-4 };
+    for (guint s = 0; s < G_N_ELEMENTS (steps) && best > 1e-3; s++) {
+      double h = steps[s], l[2];
+      for (int k = 0; k < 2; k++) {
+        for (gsize j = 0; j < pr->n; j++)
+          pr->value[j] = orig[j] + (k ? -h : h) * dir[j];
+        l[k] = ae_trainer_compute_gradients (t, in, target, 5);
+      }
+      double num = (l[0] - l[1]) / (2 * h);
+      /* relative to the terms' size, not their sum, which may cancel */
+      double rel = fabs (num - analytic) / MAX (magnitude, 1e-6);
+      if (rel < best) {
+        best = rel;
+        numeric = num;
+      }
+    }
+    memcpy (pr->value, orig, sizeof (float) * pr->n);
+    g_test_message ("%s %s: analytic %.6g numeric %.6g rel %.2g", c->name,
+        pr->name, analytic, numeric, best);
+    if (best > 1e-3)
+      g_test_fail_printf ("%s: %s gradient off: analytic %.7g, numeric "
+          "%.7g (relative error %.2g)", c->name, pr->name, analytic,
+          numeric, best);
+  }
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_autofree char *path = g_strdup_printf ("/backward/%s", cases[i].name);
+    g_test_add_data_func (path, &cases[i], test_case);
+  }
+  return g_test_run ();
+}
