@@ -25,7 +25,7 @@ struct _AeGraph {
   double flops_per_pixel;
   gint64 n_params;
   gboolean has_anomaly;
-  double an_mean, an_std, an_threshold;
+  AeAnomalyCalibration anomaly;
 };
 
 static const char *op_names[AE_N_OPS] = {
@@ -465,33 +465,13 @@ parse_meta (AeGraph *g, JsonObject *root, const char *what, GError **error)
 
   JsonNode *an = json_object_get_member (root, "anomaly");
   if (an) {
-    double v[3];
-    const char *keys[3] = { "mean", "std", "threshold" };
-    if (!JSON_NODE_HOLDS_OBJECT (an)) {
-      ae_set_model_error (error, what, "'anomaly' must be an object");
-      return FALSE;
-    }
-    for (int k = 0; k < 3; k++) {
-      JsonNode *n = json_object_get_member (json_node_get_object (an),
-          keys[k]);
-      if (!n || !JSON_NODE_HOLDS_VALUE (n)
-          || (json_node_get_value_type (n) != G_TYPE_DOUBLE
-              && json_node_get_value_type (n) != G_TYPE_INT64)
-          || !isfinite (v[k] = json_node_get_double (n))) {
-        ae_set_model_error (error, what, "anomaly calibration needs a finite '%s'",
-            keys[k]);
-        return FALSE;
-      }
-    }
-    if (v[1] < 0) {
-      ae_set_model_error (error, what, "anomaly std %g is out of range (must be >= 0)",
-          v[1]);
+    g_autoptr (GError) local = NULL;
+    g_autofree char *text = json_to_string (an, FALSE);
+    if (!ae_anomaly_calibration_from_json (text, &g->anomaly, &local)) {
+      ae_set_model_error (error, what, "%s", local->message);
       return FALSE;
     }
     g->has_anomaly = TRUE;
-    g->an_mean = v[0];
-    g->an_std = v[1];
-    g->an_threshold = v[2];
   }
   return TRUE;
 }
@@ -1019,10 +999,20 @@ ae_graph_get_anomaly_calibration (const AeGraph *g, double *mean, double *std,
   if (!g->has_anomaly)
     return FALSE;
   if (mean)
-    *mean = g->an_mean;
+    *mean = g->anomaly.mse_mean;
   if (std)
-    *std = g->an_std;
+    *std = g->anomaly.mse_std;
   if (threshold)
-    *threshold = g->an_threshold;
+    *threshold = g->anomaly.threshold;
+  return TRUE;
+}
+
+gboolean
+ae_graph_get_anomaly (const AeGraph *g, AeAnomalyCalibration *cal)
+{
+  if (!g->has_anomaly)
+    return FALSE;
+  if (cal)
+    *cal = g->anomaly;
   return TRUE;
 }

@@ -9,6 +9,8 @@
 
 #include <glib.h>
 
+#include "ae-anomaly.h"
+
 G_BEGIN_DECLS
 
 #define AE_GRAPH_MAX_NODES 256
@@ -131,9 +133,14 @@ int ae_graph_get_receptive_field (const AeGraph *g);
 double ae_graph_get_flops_per_pixel (const AeGraph *g);
 gint64 ae_graph_get_n_params (const AeGraph *g);
 
-/* Anomaly calibration; FALSE if the graph has none. */
+/* Anomaly calibration; FALSE if the graph has none. The first version's
+ * fields: mean and standard deviation of the calibration frames' mean
+ * squared error, and the score threshold. */
 gboolean ae_graph_get_anomaly_calibration (const AeGraph *g, double *mean,
     double *std, double *threshold);
+/* The whole calibration (compute/ae-anomaly.h) into @cal (may be NULL);
+ * FALSE if the graph has none. */
+gboolean ae_graph_get_anomaly (const AeGraph *g, AeAnomalyCalibration *cal);
 
 /* Shapes of every node for an input of @width x @height, which must be
  * multiples of the stride. @shapes holds ae_graph_get_n_nodes() entries. */

@@ -1,0 +1,518 @@
+#include "ae-anomaly.h"
+#include "ae-error.h"
+
+#include <json-glib/json-glib.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Statistics of features spanning decades (errors, detail, contrast) are
+ * taken on ln (v + LOG_EPS): a relative change then weighs the same at any
+ * level, and "far below" is as measurable as "far above". */
+#define LOG_EPS 1e-12
+/* Least scale of a feature, in its statistics' units: a feature that hardly
+ * varies on the calibration frames (brightness of a still scene) must not
+ * turn a change a viewer would not notice into a huge deviation. For log
+ * features 0.05 is a 5% change; brightness 0.01 is 2.5 levels of 255. */
+#define MIN_SCALE_LOG 0.05
+#define MIN_SCALE_LINEAR 0.01
+/* Median absolute deviation -> standard deviation of a normal distribution. */
+#define MAD_TO_SIGMA 1.4826
+
+static const char *feature_names[AE_ANOMALY_N_FEATURES] = {
+  "mse", "worst", "detail", "brightness", "contrast",
+};
+
+const char *
+ae_anomaly_feature_name (AeAnomalyFeature feature)
+{
+  return (unsigned) feature < AE_ANOMALY_N_FEATURES ?
+      feature_names[feature] : "?";
+}
+
+static gboolean
+feature_is_log (AeAnomalyFeature k)
+{
+  return k != AE_ANOMALY_BRIGHTNESS;
+}
+
+static double
+feature_transform (const AeAnomalyFeatureCalibration *fc, double v)
+{
+  return fc->log ? log (MAX (v, 0.0) + LOG_EPS) : v;
+}
+
+/* ---- measuring ---------------------------------------------------------- */
+
+static inline double
+pixel_value (const guint8 *p, int bpp)
+{
+  return bpp == 1 ? p[0] : (p[0] + p[1] + p[2]) * (1.0 / 3.0);
+}
+
+static inline double
+pixel_sq_error (const guint8 *a, const guint8 *b, int bpp)
+{
+  if (bpp == 1) {
+    double d = (double) a[0] - b[0];
+    return d * d;
+  }
+  double s = 0;
+  for (int c = 0; c < 3; c++) {
+    double d = (double) a[c] - b[c];
+    s += d * d;
+  }
+  return s * (1.0 / 3.0);
+}
+
+/* Grows the worst patch over 4-connected patches whose error is at least
+ * half of its own; the bounding box of that region, in patches. */
+static void
+grow_region (const double *err, int pw, int ph, int seed, int *bx0, int *by0,
+    int *bx1, int *by1)
+{
+  double limit = 0.5 * err[seed];
+  g_autofree int *stack = g_new (int, pw * ph);
+  g_autofree guint8 *seen = g_new0 (guint8, pw * ph);
+  int top = 0;
+
+  *bx0 = *bx1 = seed % pw;
+  *by0 = *by1 = seed / pw;
+  stack[top++] = seed;
+  seen[seed] = 1;
+  while (top > 0) {
+    int i = stack[--top], x = i % pw, y = i / pw;
+    *bx0 = MIN (*bx0, x);
+    *bx1 = MAX (*bx1, x);
+    *by0 = MIN (*by0, y);
+    *by1 = MAX (*by1, y);
+    int nb[4] = { x > 0 ? i - 1 : -1, x + 1 < pw ? i + 1 : -1,
+      y > 0 ? i - pw : -1, y + 1 < ph ? i + pw : -1
+    };
+    for (int k = 0; k < 4; k++)
+      if (nb[k] >= 0 && !seen[nb[k]] && err[nb[k]] >= limit) {
+        seen[nb[k]] = 1;
+        stack[top++] = nb[k];
+      }
+  }
+}
+
+static int
+compare_desc (const void *a, const void *b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+  return (x < y) - (x > y);
+}
+
+void
+ae_anomaly_measure (const guint8 *in, gsize in_stride, const guint8 *recon,
+    gsize recon_stride, int width, int height, int bpp, AeAnomalyFeatures *f,
+    float *map, int map_w, int map_h)
+{
+  g_return_if_fail (in != NULL && recon != NULL && f != NULL);
+  g_return_if_fail (width > 0 && height > 0);
+  g_return_if_fail (bpp == 1 || bpp == 3 || bpp == 4);
+  g_return_if_fail (map == NULL || (map_w > 0 && map_h > 0));
+
+  const int pw = (width + AE_ANOMALY_PATCH - 1) / AE_ANOMALY_PATCH;
+  const int ph = (height + AE_ANOMALY_PATCH - 1) / AE_ANOMALY_PATCH;
+  g_autofree double *patch = g_new0 (double, (gsize) pw * ph);
+  g_autofree double *cell = map ? g_new0 (double, (gsize) map_w * map_h) : NULL;
+  g_autofree int *cell_n = map ? g_new0 (int, (gsize) map_w * map_h) : NULL;
+  g_autofree int *cell_col = map ? g_new (int, width) : NULL;
+  double sum_e = 0, sum_v = 0, sum_v2 = 0, sum_g = 0;
+  gint64 n_g = 0;
+
+  if (map)
+    for (int x = 0; x < width; x++)
+      cell_col[x] = (int) ((gint64) x * map_w / width);
+
+  for (int y = 0; y < height; y++) {
+    const guint8 *a = in + (gsize) y * in_stride;
+    const guint8 *b = recon + (gsize) y * recon_stride;
+    const guint8 *below = y + 1 < height ? a + in_stride : NULL;
+    double *prow = patch + (gsize) (y / AE_ANOMALY_PATCH) * pw;
+    int cy = map ? (int) ((gint64) y * map_h / height) : 0;
+    double row_e = 0, row_v = 0, row_v2 = 0, row_g = 0;
+
+    for (int x = 0; x < width; x++) {
+      const guint8 *pa = a + (gsize) x * bpp;
+      double e = pixel_sq_error (pa, b + (gsize) x * bpp, bpp);
+      double v = pixel_value (pa, bpp);
+      row_e += e;
+      row_v += v;
+      row_v2 += v * v;
+      prow[x / AE_ANOMALY_PATCH] += e;
+      if (map) {
+        int c = cy * map_w + cell_col[x];
+        cell[c] += e;
+        cell_n[c]++;
+      }
+      /* detail: squared forward differences where the neighbour exists */
+      if (x + 1 < width) {
+        double d = pixel_value (pa + bpp, bpp) - v;
+        row_g += d * d;
+        n_g++;
+      }
+      if (below) {
+        double d = pixel_value (below + (gsize) x * bpp, bpp) - v;
+        row_g += d * d;
+        n_g++;
+      }
+    }
+    sum_e += row_e;
+    sum_v += row_v;
+    sum_v2 += row_v2;
+    sum_g += row_g;
+  }
+
+  const double n = (double) width * height;
+  const double norm = 1.0 / (255.0 * 255.0);
+  int n_patches = pw * ph, worst_i = 0;
+
+  /* mean squared error per patch (edge patches may be partial) */
+  for (int py = 0; py < ph; py++) {
+    int h = MIN (AE_ANOMALY_PATCH, height - py * AE_ANOMALY_PATCH);
+    for (int px = 0; px < pw; px++) {
+      int w = MIN (AE_ANOMALY_PATCH, width - px * AE_ANOMALY_PATCH);
+      int i = py * pw + px;
+      patch[i] *= norm / (w * h);
+      if (patch[i] > patch[worst_i])
+        worst_i = i;
+    }
+  }
+
+  int bx0, by0, bx1, by1;
+  grow_region (patch, pw, ph, worst_i, &bx0, &by0, &bx1, &by1);
+  f->box.x = bx0 * AE_ANOMALY_PATCH;
+  f->box.y = by0 * AE_ANOMALY_PATCH;
+  f->box.width = MIN (width, (bx1 + 1) * AE_ANOMALY_PATCH) - f->box.x;
+  f->box.height = MIN (height, (by1 + 1) * AE_ANOMALY_PATCH) - f->box.y;
+  f->peak = patch[worst_i];
+
+  int k = MAX (1, n_patches / AE_ANOMALY_WORST_FRACTION);
+  qsort (patch, n_patches, sizeof (double), compare_desc);
+  double worst = 0;
+  for (int i = 0; i < k; i++)
+    worst += patch[i];
+
+  double mean = sum_v / n;
+  f->v[AE_ANOMALY_MSE] = sum_e * norm / n;
+  f->v[AE_ANOMALY_WORST] = worst / k;
+  f->v[AE_ANOMALY_DETAIL] = n_g ? sum_g * norm / n_g : 0.0;
+  f->v[AE_ANOMALY_BRIGHTNESS] = mean / 255.0;
+  f->v[AE_ANOMALY_CONTRAST] = sqrt (MAX (0.0, sum_v2 / n - mean * mean)) / 255.0;
+
+  if (map) {
+    for (int cy = 0; cy < map_h; cy++)
+      for (int cx = 0; cx < map_w; cx++) {
+        int c = cy * map_w + cx;
+        if (!cell_n[c]) {
+          /* more cells than pixels: take the cell of the pixel under this
+           * cell's centre, which has pixels */
+          int x = (int) (((gint64) 2 * cx + 1) * width / (2 * map_w));
+          int y = (int) (((gint64) 2 * cy + 1) * height / (2 * map_h));
+          int src = (int) ((gint64) y * map_h / height) * map_w
+              + (int) ((gint64) x * map_w / width);
+          map[c] = (float) (cell[src] * norm / cell_n[src]);
+        } else {
+          map[c] = (float) (cell[c] * norm / cell_n[c]);
+        }
+      }
+  }
+}
+
+/* ---- calibration and scoring -------------------------------------------- */
+
+static double
+median (double *v, int n)
+{
+  qsort (v, n, sizeof (double), compare_desc);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+gboolean
+ae_anomaly_calibrate (const AeAnomalyFeatures *normal, int n,
+    AeAnomalyCalibration *cal, GError **error)
+{
+  g_return_val_if_fail (normal != NULL || n <= 0, FALSE);
+  g_return_val_if_fail (cal != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (n < 2) {
+    g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_FAILED,
+        "anomaly calibration needs at least 2 normal frames, got %d", n);
+    return FALSE;
+  }
+  for (int i = 0; i < n; i++)
+    for (int k = 0; k < AE_ANOMALY_N_FEATURES; k++)
+      if (!isfinite (normal[i].v[k]) || normal[i].v[k] < 0) {
+        g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_FAILED,
+            "anomaly calibration: frame %d has %s = %g (must be finite and "
+            ">= 0)", i, ae_anomaly_feature_name (k), normal[i].v[k]);
+        return FALSE;
+      }
+
+  memset (cal, 0, sizeof *cal);
+  g_autofree double *t = g_new (double, n);
+  for (int k = 0; k < AE_ANOMALY_N_FEATURES; k++) {
+    AeAnomalyFeatureCalibration *fc = &cal->feature[k];
+    fc->side = k == AE_ANOMALY_WORST ? AE_ANOMALY_SIDE_HIGH :
+        AE_ANOMALY_SIDE_BOTH;
+    fc->log = feature_is_log (k);
+    for (int i = 0; i < n; i++)
+      t[i] = feature_transform (fc, normal[i].v[k]);
+    fc->center = median (t, n);
+    for (int i = 0; i < n; i++)
+      t[i] = fabs (t[i] - fc->center);
+    fc->scale = MAX (MAD_TO_SIGMA * median (t, n),
+        fc->log ? MIN_SCALE_LOG : MIN_SCALE_LINEAR);
+  }
+
+  double sum = 0, sum2 = 0, top = 0;
+  for (int i = 0; i < n; i++) {
+    double e = normal[i].v[AE_ANOMALY_MSE];
+    sum += e;
+    sum2 += e * e;
+  }
+  cal->mse_mean = sum / n;
+  cal->mse_std = sqrt (MAX (0.0, sum2 / n - cal->mse_mean * cal->mse_mean));
+  cal->n_frames = n;
+  cal->threshold = G_MAXDOUBLE;
+  for (int i = 0; i < n; i++)
+    top = MAX (top, ae_anomaly_score (cal, &normal[i], NULL, NULL));
+  cal->threshold = MAX (AE_ANOMALY_MIN_THRESHOLD,
+      AE_ANOMALY_THRESHOLD_MARGIN * top);
+  return TRUE;
+}
+
+void
+ae_anomaly_calibration_init_legacy (AeAnomalyCalibration *cal,
+    double mse_mean, double mse_std, double threshold)
+{
+  memset (cal, 0, sizeof *cal);
+  AeAnomalyFeatureCalibration *fc = &cal->feature[AE_ANOMALY_MSE];
+  fc->side = AE_ANOMALY_SIDE_HIGH;
+  fc->log = FALSE;
+  fc->center = mse_mean;
+  fc->scale = MAX (mse_std, 1e-12);
+  cal->threshold = threshold;
+  cal->mse_mean = mse_mean;
+  cal->mse_std = mse_std;
+}
+
+double
+ae_anomaly_score (const AeAnomalyCalibration *cal, const AeAnomalyFeatures *f,
+    AeAnomalyFeature *dominant, gboolean *below)
+{
+  double best = 0;
+  int best_k = AE_ANOMALY_MSE;
+  gboolean best_below = FALSE;
+
+  g_return_val_if_fail (cal != NULL && f != NULL, 0.0);
+
+  for (int k = 0; k < AE_ANOMALY_N_FEATURES; k++) {
+    const AeAnomalyFeatureCalibration *fc = &cal->feature[k];
+    if (fc->side == AE_ANOMALY_SIDE_NONE)
+      continue;
+    double z = (feature_transform (fc, f->v[k]) - fc->center) / fc->scale;
+    double d = fc->side == AE_ANOMALY_SIDE_BOTH ? fabs (z) : MAX (z, 0.0);
+    if (!isfinite (d))
+      d = G_MAXDOUBLE;
+    if (d > best) {
+      best = d;
+      best_k = k;
+      best_below = z < 0;
+    }
+  }
+  if (dominant)
+    *dominant = best_k;
+  if (below)
+    *below = best_below;
+  return best;
+}
+
+/* ---- JSON --------------------------------------------------------------- */
+
+char *
+ae_anomaly_calibration_to_json (const AeAnomalyCalibration *cal)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "mean");
+  json_builder_add_double_value (b, cal->mse_mean);
+  json_builder_set_member_name (b, "std");
+  json_builder_add_double_value (b, cal->mse_std);
+  json_builder_set_member_name (b, "threshold");
+  json_builder_add_double_value (b, cal->threshold);
+  if (cal->n_frames > 0) {
+    json_builder_set_member_name (b, "frames");
+    json_builder_add_int_value (b, cal->n_frames);
+  }
+  json_builder_set_member_name (b, "features");
+  json_builder_begin_object (b);
+  for (int k = 0; k < AE_ANOMALY_N_FEATURES; k++) {
+    const AeAnomalyFeatureCalibration *fc = &cal->feature[k];
+    if (fc->side == AE_ANOMALY_SIDE_NONE)
+      continue;
+    json_builder_set_member_name (b, feature_names[k]);
+    json_builder_begin_object (b);
+    json_builder_set_member_name (b, "side");
+    json_builder_add_string_value (b,
+        fc->side == AE_ANOMALY_SIDE_HIGH ? "high" : "both");
+    json_builder_set_member_name (b, "log");
+    json_builder_add_boolean_value (b, fc->log);
+    json_builder_set_member_name (b, "center");
+    json_builder_add_double_value (b, fc->center);
+    json_builder_set_member_name (b, "scale");
+    json_builder_add_double_value (b, fc->scale);
+    json_builder_end_object (b);
+  }
+  json_builder_end_object (b);
+  json_builder_end_object (b);
+
+  g_autoptr (JsonNode) root = json_builder_get_root (b);
+  return json_to_string (root, FALSE);
+}
+
+static gboolean
+get_number (JsonObject *o, const char *key, const char *where, double *out,
+    GError **error)
+{
+  JsonNode *n = json_object_get_member (o, key);
+  if (!n || !JSON_NODE_HOLDS_VALUE (n)
+      || (json_node_get_value_type (n) != G_TYPE_DOUBLE
+          && json_node_get_value_type (n) != G_TYPE_INT64)
+      || !isfinite (*out = json_node_get_double (n))) {
+    g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_INVALID_MODEL,
+        "anomaly calibration needs a finite number '%s%s'", where, key);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+parse_feature (JsonNode *node, const char *name, AeAnomalyFeatureCalibration *fc,
+    GError **error)
+{
+  g_autofree char *where = g_strdup_printf ("features.%s.", name);
+  if (!JSON_NODE_HOLDS_OBJECT (node)) {
+    g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_INVALID_MODEL,
+        "anomaly calibration: 'features.%s' must be an object", name);
+    return FALSE;
+  }
+  JsonObject *o = json_node_get_object (node);
+  JsonNode *side = json_object_get_member (o, "side");
+  const char *s = side && JSON_NODE_HOLDS_VALUE (side)
+      && json_node_get_value_type (side) == G_TYPE_STRING ?
+      json_node_get_string (side) : NULL;
+  if (!s || !(g_str_equal (s, "high") || g_str_equal (s, "both"))) {
+    g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_INVALID_MODEL,
+        "anomaly calibration: '%sside' must be \"high\" or \"both\"", where);
+    return FALSE;
+  }
+  fc->side = g_str_equal (s, "high") ? AE_ANOMALY_SIDE_HIGH :
+      AE_ANOMALY_SIDE_BOTH;
+  JsonNode *lg = json_object_get_member (o, "log");
+  if (lg && (!JSON_NODE_HOLDS_VALUE (lg)
+          || json_node_get_value_type (lg) != G_TYPE_BOOLEAN)) {
+    g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_INVALID_MODEL,
+        "anomaly calibration: '%slog' must be true or false", where);
+    return FALSE;
+  }
+  fc->log = lg ? json_node_get_boolean (lg) : FALSE;
+  if (!get_number (o, "center", where, &fc->center, error)
+      || !get_number (o, "scale", where, &fc->scale, error))
+    return FALSE;
+  if (!(fc->scale > 0)) {
+    g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_INVALID_MODEL,
+        "anomaly calibration: '%sscale' is %g, must be > 0", where, fc->scale);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean
+ae_anomaly_calibration_from_json (const char *json, AeAnomalyCalibration *cal,
+    GError **error)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (GError) local = NULL;
+  double mean, std, threshold;
+
+  g_return_val_if_fail (json != NULL && cal != NULL, FALSE);
+
+  if (!json_parser_load_from_data (parser, json, -1, &local)) {
+    g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_INVALID_MODEL,
+        "anomaly calibration is not valid JSON: %s", local->message);
+    return FALSE;
+  }
+  JsonNode *root = json_parser_get_root (parser);
+  if (!root || !JSON_NODE_HOLDS_OBJECT (root)) {
+    g_set_error_literal (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_INVALID_MODEL,
+        "'anomaly' must be an object");
+    return FALSE;
+  }
+  JsonObject *o = json_node_get_object (root);
+  if (!get_number (o, "mean", "", &mean, error)
+      || !get_number (o, "std", "", &std, error)
+      || !get_number (o, "threshold", "", &threshold, error))
+    return FALSE;
+  if (std < 0) {
+    g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_INVALID_MODEL,
+        "anomaly calibration: std %g is out of range (must be >= 0)", std);
+    return FALSE;
+  }
+  if (!(threshold > 0)) {
+    g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_INVALID_MODEL,
+        "anomaly calibration: threshold %g is out of range (must be > 0)",
+        threshold);
+    return FALSE;
+  }
+  ae_anomaly_calibration_init_legacy (cal, mean, std, threshold);
+
+  JsonNode *frames = json_object_get_member (o, "frames");
+  if (frames) {
+    if (!JSON_NODE_HOLDS_VALUE (frames)
+        || json_node_get_value_type (frames) != G_TYPE_INT64
+        || json_node_get_int (frames) < 0 || json_node_get_int (frames) > G_MAXINT) {
+      g_set_error_literal (error, AE_COMPUTE_ERROR,
+          AE_COMPUTE_ERROR_INVALID_MODEL,
+          "anomaly calibration: 'frames' must be an integer >= 0");
+      return FALSE;
+    }
+    cal->n_frames = (int) json_node_get_int (frames);
+  }
+
+  JsonNode *feats = json_object_get_member (o, "features");
+  if (!feats)
+    return TRUE;
+  if (!JSON_NODE_HOLDS_OBJECT (feats)
+      || json_object_get_size (json_node_get_object (feats)) == 0) {
+    g_set_error_literal (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_INVALID_MODEL,
+        "anomaly calibration: 'features' must be an object naming at least "
+        "one feature");
+    return FALSE;
+  }
+  /* the features present replace the legacy MSE-only setup */
+  cal->feature[AE_ANOMALY_MSE].side = AE_ANOMALY_SIDE_NONE;
+  JsonObjectIter it;
+  const char *name;
+  JsonNode *node;
+  json_object_iter_init (&it, json_node_get_object (feats));
+  while (json_object_iter_next (&it, &name, &node)) {
+    int k = 0;
+    while (k < AE_ANOMALY_N_FEATURES && !g_str_equal (name, feature_names[k]))
+      k++;
+    if (k == AE_ANOMALY_N_FEATURES) {
+      g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_INVALID_MODEL,
+          "anomaly calibration: unknown feature '%s' (mse, worst, detail, "
+          "brightness, contrast)", name);
+      return FALSE;
+    }
+    if (!parse_feature (node, name, &cal->feature[k], error))
+      return FALSE;
+  }
+  return TRUE;
+}

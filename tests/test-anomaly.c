@@ -1,0 +1,442 @@
+/* Anomaly features, calibration, scoring and the calibration's JSON
+ * (compute/ae-anomaly.h). A synthetic "scene" stands in for video: a fixed
+ * texture, a moving blob (the pedestrians) and sensor noise; its
+ * "reconstruction" is the clean scene smoothed, as an undercomplete
+ * autoencoder gives back a frame: the normal content, less fine detail. */
+#include "ae-anomaly.h"
+#include "ae-error.h"
+#include "ae-graph.h"
+
+#include <math.h>
+#include <string.h>
+
+#define W 160
+#define H 96
+#define N_NORMAL 40
+
+typedef struct {
+  guint8 in[W * H];
+  guint8 recon[W * H];
+} Frame;
+
+static double
+texture (int x, int y)
+{
+  return 110 + 50 * sin (x * 0.31) * cos (y * 0.23) + 30 * sin ((x + 2 * y)
+      * 0.9);
+}
+
+/* 3x3 box filter with edge clamping. */
+static void
+smooth (const guint8 *src, guint8 *dst)
+{
+  for (int y = 0; y < H; y++)
+    for (int x = 0; x < W; x++) {
+      int s = 0;
+      for (int dy = -1; dy <= 1; dy++)
+        for (int dx = -1; dx <= 1; dx++)
+          s += src[CLAMP (y + dy, 0, H - 1) * W + CLAMP (x + dx, 0, W - 1)];
+      dst[y * W + x] = (guint8) ((s + 4) / 9);
+    }
+}
+
+/* Normal frame @t: texture, a blob at a time-dependent place, noise. */
+static void
+make_frame (Frame *f, int t, GRand *rand)
+{
+  int bx = 20 + (t * 7) % (W - 40), by = 30 + (t * 3) % (H - 50);
+  guint8 clean[W * H];
+
+  for (int y = 0; y < H; y++)
+    for (int x = 0; x < W; x++) {
+      double v = texture (x, y);
+      if (abs (x - bx) < 6 && abs (y - by) < 12)
+        v = 40;
+      clean[y * W + x] = (guint8) CLAMP (v, 0, 255);
+      f->in[y * W + x] = (guint8) CLAMP (v + g_rand_double_range (rand, -6,
+              6), 0, 255);
+    }
+  smooth (clean, f->recon);
+}
+
+static void
+measure (const Frame *f, AeAnomalyFeatures *out)
+{
+  ae_anomaly_measure (f->in, W, f->recon, W, W, H, 1, out, NULL, 0, 0);
+}
+
+static void
+calibrate_scene (AeAnomalyCalibration *cal)
+{
+  g_autoptr (GRand) rand = g_rand_new_with_seed (7);
+  g_autofree Frame *f = g_new (Frame, 1);
+  AeAnomalyFeatures feats[N_NORMAL];
+  g_autoptr (GError) error = NULL;
+
+  for (int i = 0; i < N_NORMAL; i++) {
+    make_frame (f, i, rand);
+    measure (f, &feats[i]);
+  }
+  g_assert_true (ae_anomaly_calibrate (feats, N_NORMAL, cal, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (cal->n_frames, ==, N_NORMAL);
+  g_assert_cmpfloat (cal->threshold, >=, AE_ANOMALY_MIN_THRESHOLD);
+  for (int i = 0; i < N_NORMAL; i++)
+    g_assert_cmpfloat (ae_anomaly_score (cal, &feats[i], NULL, NULL), <,
+        cal->threshold);
+}
+
+/* Features of known frames: constant error, a flat frame. */
+static void
+test_measure_values (void)
+{
+  guint8 in[6 * 5], recon[6 * 5];
+  AeAnomalyFeatures f;
+  float map[4];
+
+  memset (in, 100, sizeof in);
+  memset (recon, 90, sizeof recon);
+  ae_anomaly_measure (in, 6, recon, 6, 6, 5, 1, &f, map, 2, 2);
+  double e = 10.0 * 10.0 / (255.0 * 255.0);
+  g_assert_cmpfloat_with_epsilon (f.v[AE_ANOMALY_MSE], e, 1e-12);
+  g_assert_cmpfloat_with_epsilon (f.v[AE_ANOMALY_WORST], e, 1e-12);
+  g_assert_cmpfloat_with_epsilon (f.peak, e, 1e-12);
+  g_assert_cmpfloat (f.v[AE_ANOMALY_DETAIL], ==, 0.0);
+  g_assert_cmpfloat_with_epsilon (f.v[AE_ANOMALY_BRIGHTNESS], 100 / 255.0,
+      1e-12);
+  g_assert_cmpfloat_with_epsilon (f.v[AE_ANOMALY_CONTRAST], 0.0, 1e-9);
+  for (int i = 0; i < 4; i++)
+    g_assert_cmpfloat_with_epsilon (map[i], e, 1e-7);
+
+  /* RGB: channels averaged, a 4th byte ignored */
+  guint8 rgba[2 * 4] = { 30, 60, 90, 255, 30, 60, 90, 0 };
+  guint8 rgba_r[2 * 4] = { 30, 60, 93, 7, 30, 60, 93, 200 };
+  ae_anomaly_measure (rgba, 8, rgba_r, 8, 2, 1, 4, &f, NULL, 0, 0);
+  g_assert_cmpfloat_with_epsilon (f.v[AE_ANOMALY_MSE],
+      3.0 / (255.0 * 255.0), 1e-12);
+  g_assert_cmpfloat_with_epsilon (f.v[AE_ANOMALY_BRIGHTNESS], 60 / 255.0,
+      1e-12);
+}
+
+/* Map cells follow where the error is; more cells than pixels, and 1x1
+ * frames, still give a full finite map. */
+static void
+test_measure_map (void)
+{
+  guint8 in[64 * 32], recon[64 * 32];
+  AeAnomalyFeatures f;
+  float map[8 * 4];
+
+  memset (in, 50, sizeof in);
+  memcpy (recon, in, sizeof recon);
+  for (int y = 0; y < 8; y++)
+    for (int x = 56; x < 64; x++)
+      recon[y * 64 + x] = 150;  /* top-right corner cell only */
+  ae_anomaly_measure (in, 64, recon, 64, 64, 32, 1, &f, map, 8, 4);
+  for (int i = 0; i < 32; i++)
+    g_assert_cmpfloat (map[i], ==, i == 7 ? (float) (100.0 * 100.0 /
+            (255.0 * 255.0)) : 0.0f);
+  /* the worst patch is the top-right one; the box stays on the frame */
+  g_assert_cmpint (f.box.x, ==, 48);
+  g_assert_cmpint (f.box.y, ==, 0);
+  g_assert_cmpint (f.box.width, ==, 16);
+  g_assert_cmpint (f.box.height, ==, 16);
+
+  guint8 a[3 * 2] = { 0, 10, 20, 30, 40, 50 }, b[3 * 2] = { 0 };
+  float big[7 * 5];
+  ae_anomaly_measure (a, 3, b, 3, 3, 2, 1, &f, big, 7, 5);
+  for (int i = 0; i < 7 * 5; i++)
+    g_assert_true (isfinite (big[i]));
+  g_assert_cmpfloat (big[0], ==, 0.0f);         /* pixel (0,0) */
+  g_assert_cmpfloat_with_epsilon (big[7 * 5 - 1], 50.0 * 50 / (255.0 * 255),
+      1e-6);                                    /* pixel (2,1) */
+  g_assert_cmpint (f.box.width, ==, 3);
+  g_assert_cmpint (f.box.height, ==, 2);
+
+  guint8 one = 7, one_r = 9;
+  ae_anomaly_measure (&one, 1, &one_r, 1, 1, 1, 1, &f, big, 2, 2);
+  g_assert_cmpfloat_with_epsilon (f.v[AE_ANOMALY_MSE], 4 / (255.0 * 255),
+      1e-12);
+  g_assert_cmpfloat (f.v[AE_ANOMALY_DETAIL], ==, 0.0);
+}
+
+/* A pasted foreign patch: the worst-patch feature rises far more than the
+ * frame mean, the frame is flagged by it, and the box finds the patch. */
+static void
+test_pasted_patch (void)
+{
+  AeAnomalyCalibration cal;
+  g_autoptr (GRand) rand = g_rand_new_with_seed (99);
+  g_autofree Frame *f = g_new (Frame, 1);
+  AeAnomalyFeatures clean, pasted;
+  AeAnomalyFeature dominant;
+  gboolean below;
+
+  calibrate_scene (&cal);
+  make_frame (f, N_NORMAL + 3, rand);
+  measure (f, &clean);
+  g_assert_cmpfloat (ae_anomaly_score (&cal, &clean, NULL, NULL), <,
+      cal.threshold);
+  /* a 14x14 checkerboard the reconstruction knows nothing of */
+  for (int y = 50; y < 64; y++)
+    for (int x = 100; x < 114; x++)
+      f->in[y * W + x] = ((x / 2 + y / 2) % 2) ? 250 : 5;
+  measure (f, &pasted);
+
+  double mse_ratio = pasted.v[AE_ANOMALY_MSE] / clean.v[AE_ANOMALY_MSE];
+  double worst_ratio = pasted.v[AE_ANOMALY_WORST] / clean.v[AE_ANOMALY_WORST];
+  g_assert_cmpfloat (mse_ratio, >, 1.0);
+  g_assert_cmpfloat (worst_ratio, >, 3 * mse_ratio);
+  double s = ae_anomaly_score (&cal, &pasted, &dominant, &below);
+  g_assert_cmpfloat (s, >, cal.threshold);
+  g_assert_false (below);
+  g_assert_true (dominant == AE_ANOMALY_WORST || dominant == AE_ANOMALY_DETAIL);
+  /* the box overlaps the patch */
+  g_assert_cmpint (pasted.box.x, <, 114);
+  g_assert_cmpint (pasted.box.x + pasted.box.width, >, 100);
+  g_assert_cmpint (pasted.box.y, <, 64);
+  g_assert_cmpint (pasted.box.y + pasted.box.height, >, 50);
+  g_assert_cmpint (pasted.box.width, <=, 48);
+}
+
+/* Defocus: the reconstruction error of a blurred frame *falls*, so only the
+ * two-sided features can flag it; they must, from below. */
+static void
+test_blur (void)
+{
+  AeAnomalyCalibration cal;
+  g_autoptr (GRand) rand = g_rand_new_with_seed (5);
+  g_autofree Frame *f = g_new (Frame, 1);
+  g_autofree Frame *b = g_new (Frame, 1);
+  AeAnomalyFeatures sharp, blurred;
+  AeAnomalyFeature dominant;
+  gboolean below;
+
+  calibrate_scene (&cal);
+  make_frame (f, N_NORMAL + 5, rand);
+  measure (f, &sharp);
+  /* blur twice; the autoencoder reproduces a blurred frame easily */
+  smooth (f->in, b->recon);
+  smooth (b->recon, b->in);
+  smooth (b->in, b->recon);
+  measure (b, &blurred);
+
+  g_assert_cmpfloat (blurred.v[AE_ANOMALY_DETAIL], <,
+      0.5 * sharp.v[AE_ANOMALY_DETAIL]);
+  g_assert_cmpfloat (blurred.v[AE_ANOMALY_MSE], <, sharp.v[AE_ANOMALY_MSE]);
+  double s = ae_anomaly_score (&cal, &blurred, &dominant, &below);
+  g_assert_cmpfloat (s, >, cal.threshold);
+  g_assert_true (below);
+  g_assert_true (dominant == AE_ANOMALY_DETAIL || dominant == AE_ANOMALY_MSE);
+
+  /* a one-sided (first version) calibration cannot see it */
+  AeAnomalyCalibration legacy;
+  ae_anomaly_calibration_init_legacy (&legacy, cal.mse_mean, cal.mse_std, 4);
+  g_assert_cmpfloat (ae_anomaly_score (&legacy, &blurred, NULL, NULL), ==,
+      0.0);
+}
+
+/* Darker scene: brightness, from below. */
+static void
+test_light_change (void)
+{
+  AeAnomalyCalibration cal;
+  g_autoptr (GRand) rand = g_rand_new_with_seed (11);
+  g_autofree Frame *f = g_new (Frame, 1);
+  AeAnomalyFeatures feat;
+  gboolean below;
+
+  calibrate_scene (&cal);
+  make_frame (f, 3, rand);
+  for (int i = 0; i < W * H; i++) {
+    f->in[i] = (guint8) (f->in[i] * 0.6);
+    f->recon[i] = (guint8) (f->recon[i] * 0.6);
+  }
+  measure (f, &feat);
+  g_assert_cmpfloat (ae_anomaly_score (&cal, &feat, NULL, &below), >,
+      cal.threshold);
+  g_assert_true (below);
+}
+
+static void
+test_calibrate_errors (void)
+{
+  AeAnomalyFeatures feats[3];
+  AeAnomalyCalibration cal;
+  GError *error = NULL;
+
+  memset (feats, 0, sizeof feats);
+  for (int i = 0; i < 3; i++)
+    for (int k = 0; k < AE_ANOMALY_N_FEATURES; k++)
+      feats[i].v[k] = 0.01 * (i + 1);
+
+  g_assert_false (ae_anomaly_calibrate (feats, 1, &cal, &error));
+  g_assert_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_FAILED);
+  g_assert_nonnull (strstr (error->message, "at least 2"));
+  g_clear_error (&error);
+  g_assert_false (ae_anomaly_calibrate (feats, 0, &cal, &error));
+  g_assert_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_FAILED);
+  g_clear_error (&error);
+
+  feats[1].v[AE_ANOMALY_DETAIL] = NAN;
+  g_assert_false (ae_anomaly_calibrate (feats, 3, &cal, &error));
+  g_assert_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_FAILED);
+  g_assert_nonnull (strstr (error->message, "frame 1 has detail"));
+  g_clear_error (&error);
+  feats[1].v[AE_ANOMALY_DETAIL] = INFINITY;
+  g_assert_false (ae_anomaly_calibrate (feats, 3, &cal, &error));
+  g_clear_error (&error);
+  feats[1].v[AE_ANOMALY_DETAIL] = -1;
+  g_assert_false (ae_anomaly_calibrate (feats, 3, &cal, &error));
+  g_clear_error (&error);
+
+  /* identical frames: scales get their floor, scores stay finite */
+  feats[1].v[AE_ANOMALY_DETAIL] = 0.02;
+  for (int i = 0; i < 3; i++)
+    feats[i] = feats[0];
+  g_assert_true (ae_anomaly_calibrate (feats, 3, &cal, &error));
+  g_assert_no_error (error);
+  g_assert_cmpfloat (cal.threshold, ==, AE_ANOMALY_MIN_THRESHOLD);
+  for (int k = 0; k < AE_ANOMALY_N_FEATURES; k++)
+    g_assert_cmpfloat (cal.feature[k].scale, >, 0);
+  g_assert_cmpfloat (ae_anomaly_score (&cal, &feats[0], NULL, NULL), ==, 0);
+  feats[0].v[AE_ANOMALY_MSE] = 0;       /* log of zero stays finite */
+  g_assert_true (isfinite (ae_anomaly_score (&cal, &feats[0], NULL, NULL)));
+}
+
+static char *
+graph_json_with (const char *anomaly)
+{
+  return g_strdup_printf ("{\"task\": \"anomaly\", \"nodes\": [{\"name\": "
+      "\"c\", \"op\": \"conv2d\", \"inputs\": [\"input\"], \"out\": 1, "
+      "\"kernel\": 3}], \"output\": \"c\", \"anomaly\": %s}", anomaly);
+}
+
+/* to_json -> the graph parser -> the same calibration, to the bit. */
+static void
+test_json_round_trip (void)
+{
+  AeAnomalyCalibration cal, back;
+  g_autoptr (GError) error = NULL;
+
+  calibrate_scene (&cal);
+  g_autofree char *js = ae_anomaly_calibration_to_json (&cal);
+  g_autofree char *doc = graph_json_with (js);
+  g_autoptr (AeGraph) g = ae_graph_new_from_json (doc, "test", &error);
+  g_assert_no_error (error);
+  g_assert_true (ae_graph_get_anomaly (g, &back));
+  g_assert_cmpmem (&cal, sizeof cal, &back, sizeof back);
+
+  double mean, std, threshold;
+  g_assert_true (ae_graph_get_anomaly_calibration (g, &mean, &std,
+          &threshold));
+  g_assert_cmpfloat (mean, ==, cal.mse_mean);
+  g_assert_cmpfloat (std, ==, cal.mse_std);
+  g_assert_cmpfloat (threshold, ==, cal.threshold);
+
+  /* the graph's re-serialised document carries it too */
+  g_autoptr (AeGraph) g2 = ae_graph_new_from_json (ae_graph_get_json (g),
+      "again", &error);
+  g_assert_no_error (error);
+  g_assert_true (ae_graph_get_anomaly (g2, &back));
+  g_assert_cmpmem (&cal, sizeof cal, &back, sizeof back);
+
+  /* no "anomaly" member: none */
+  g_autoptr (AeGraph) g3 = ae_graph_new_from_json ("{\"task\": \"anomaly\", "
+      "\"nodes\": [{\"name\": \"c\", \"op\": \"conv2d\", \"inputs\": "
+      "[\"input\"], \"out\": 1, \"kernel\": 3}], \"output\": \"c\"}", "none",
+      &error);
+  g_assert_no_error (error);
+  g_assert_false (ae_graph_get_anomaly (g3, NULL));
+}
+
+/* The first version's object still reads, as a one-sided MSE score. */
+static void
+test_json_legacy (void)
+{
+  AeAnomalyCalibration cal;
+  AeAnomalyFeatures f = { 0 };
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (ae_anomaly_calibration_from_json ("{\"mean\": 0.002, "
+          "\"std\": 0.0005, \"threshold\": 4}", &cal, &error));
+  g_assert_no_error (error);
+  g_assert_cmpfloat (cal.threshold, ==, 4.0);
+  g_assert_cmpint (cal.feature[AE_ANOMALY_MSE].side, ==, AE_ANOMALY_SIDE_HIGH);
+  for (int k = 1; k < AE_ANOMALY_N_FEATURES; k++)
+    g_assert_cmpint (cal.feature[k].side, ==, AE_ANOMALY_SIDE_NONE);
+  f.v[AE_ANOMALY_MSE] = 0.004;
+  g_assert_cmpfloat_with_epsilon (ae_anomaly_score (&cal, &f, NULL, NULL),
+      4.0, 1e-9);
+  f.v[AE_ANOMALY_MSE] = 0.0001;
+  g_assert_cmpfloat (ae_anomaly_score (&cal, &f, NULL, NULL), ==, 0.0);
+}
+
+/* Malformed objects: refused by both parsers, naming the field. */
+static void
+test_json_errors (void)
+{
+  static const struct {
+    const char *json, *expect;
+  } cases[] = {
+    {"[1]", "must be an object"},
+    {"{\"std\": 1, \"threshold\": 4}", "'mean'"},
+    {"{\"mean\": 1, \"std\": -1, \"threshold\": 4}", "std -1"},
+    {"{\"mean\": 1, \"std\": 1, \"threshold\": 0}", "threshold 0"},
+    {"{\"mean\": 1, \"std\": 1, \"threshold\": \"4\"}", "'threshold'"},
+    {"{\"mean\": 1, \"std\": 1, \"threshold\": 4, \"frames\": -3}", "'frames'"},
+    {"{\"mean\": 1, \"std\": 1, \"threshold\": 4, \"features\": {}}",
+        "at least one feature"},
+    {"{\"mean\": 1, \"std\": 1, \"threshold\": 4, \"features\": "
+          "{\"msE\": {\"side\": \"both\", \"center\": 0, \"scale\": 1}}}",
+        "unknown feature 'msE'"},
+    {"{\"mean\": 1, \"std\": 1, \"threshold\": 4, \"features\": "
+          "{\"mse\": {\"side\": \"low\", \"center\": 0, \"scale\": 1}}}",
+        "'features.mse.side'"},
+    {"{\"mean\": 1, \"std\": 1, \"threshold\": 4, \"features\": "
+          "{\"worst\": {\"side\": \"high\", \"center\": 0, \"scale\": 0}}}",
+        "'features.worst.scale' is 0"},
+    {"{\"mean\": 1, \"std\": 1, \"threshold\": 4, \"features\": "
+          "{\"detail\": {\"side\": \"high\", \"scale\": 1}}}",
+        "'features.detail.center'"},
+    {"{\"mean\": 1, \"std\": 1, \"threshold\": 4, \"features\": "
+          "{\"contrast\": {\"side\": \"both\", \"log\": 1, \"center\": 0, "
+          "\"scale\": 1}}}", "'features.contrast.log'"},
+    {"{\"mean\": 1, \"std\": 1, \"threshold\": 4, \"features\": "
+          "{\"brightness\": 3}}", "'features.brightness' must be an object"},
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    AeAnomalyCalibration cal;
+    GError *error = NULL;
+    g_assert_false (ae_anomaly_calibration_from_json (cases[i].json, &cal,
+            &error));
+    g_assert_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_INVALID_MODEL);
+    if (!strstr (error->message, cases[i].expect))
+      g_error ("case %u: '%s' lacks '%s'", i, error->message, cases[i].expect);
+    g_clear_error (&error);
+
+    g_autofree char *doc = graph_json_with (cases[i].json);
+    g_assert_null (ae_graph_new_from_json (doc, "m.safetensors", &error));
+    g_assert_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_INVALID_MODEL);
+    g_assert_true (g_str_has_prefix (error->message, "m.safetensors: "));
+    g_assert_nonnull (strstr (error->message, cases[i].expect));
+    g_clear_error (&error);
+  }
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/anomaly/measure/values", test_measure_values);
+  g_test_add_func ("/anomaly/measure/map", test_measure_map);
+  g_test_add_func ("/anomaly/score/pasted-patch", test_pasted_patch);
+  g_test_add_func ("/anomaly/score/blur", test_blur);
+  g_test_add_func ("/anomaly/score/light-change", test_light_change);
+  g_test_add_func ("/anomaly/calibrate/errors", test_calibrate_errors);
+  g_test_add_func ("/anomaly/json/round-trip", test_json_round_trip);
+  g_test_add_func ("/anomaly/json/legacy", test_json_legacy);
+  g_test_add_func ("/anomaly/json/errors", test_json_errors);
+  return g_test_run ();
+}
