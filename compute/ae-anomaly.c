@@ -222,6 +222,105 @@ ae_anomaly_measure (const guint8 *in, gsize in_stride, const guint8 *recon,
   }
 }
 
+/* ---- a model on a frame -------------------------------------------------- */
+
+struct _AeAnomalyScorer {
+  guint8 *in, *recon;           /* 8-bit planes the model reads and writes */
+  gsize size;
+  float *row;                   /* one row of floats from ae_frame_read() */
+  int row_len;
+};
+
+AeAnomalyScorer *
+ae_anomaly_scorer_new (void)
+{
+  return g_new0 (AeAnomalyScorer, 1);
+}
+
+void
+ae_anomaly_scorer_free (AeAnomalyScorer *s)
+{
+  if (!s)
+    return;
+  g_free (s->in);
+  g_free (s->recon);
+  g_free (s->row);
+  g_free (s);
+}
+
+/* @frame's Y' (C = 1) or R'G'B' (C = 3) as 8-bit into s->in, row by row. */
+static void
+convert_input (AeAnomalyScorer *s, const AeFrame *frame, AeColor color, int c)
+{
+  int w = frame->width;
+
+  if (s->row_len < w * c) {
+    g_free (s->row);
+    s->row = g_new (float, (gsize) w * c);
+    s->row_len = w * c;
+  }
+  for (int y = 0; y < frame->height; y++) {
+    guint8 *dst = s->in + (gsize) y * w * c;
+    ae_frame_read (frame, color, 0, y, w, 1, s->row);
+    for (int i = 0; i < w * c; i++)
+      dst[i] = (guint8) (CLAMP (s->row[i], 0.0f, 1.0f) * 255.0f + 0.5f);
+  }
+}
+
+gboolean
+ae_anomaly_scorer_measure (AeAnomalyScorer *s, AePlan *plan,
+    const AeFrame *frame, AeAnomalyFeatures *f, float *map, int map_w,
+    int map_h, GError **error)
+{
+  g_return_val_if_fail (s != NULL && plan != NULL && frame != NULL, FALSE);
+  g_return_val_if_fail (f != NULL, FALSE);
+
+  AeColor color = ae_graph_get_color (ae_model_get_graph (
+          ae_plan_get_model (plan)));
+  int c = color == AE_COLOR_RGB ? 3 : 1;
+  int w = frame->width, h = frame->height;
+  gsize size = (gsize) w * h * c;
+
+  if (s->size < size) {
+    g_free (s->in);
+    g_free (s->recon);
+    s->in = g_try_malloc (size);
+    s->recon = g_try_malloc (size);
+    if (!s->in || !s->recon) {
+      g_clear_pointer (&s->in, g_free);
+      g_clear_pointer (&s->recon, g_free);
+      s->size = 0;
+      g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_NO_MEMORY,
+          "cannot allocate anomaly planes for a %dx%d frame", w, h);
+      return FALSE;
+    }
+    s->size = size;
+  }
+
+  AeFrame in = {
+    .format = c == 3 ? AE_FRAME_RGB : AE_FRAME_GRAY8,
+    .width = w,.height = h,
+    .data = s->in,.stride = (gsize) w * c,
+    .matrix = frame->matrix,
+  };
+  /* the Y' plane of GRAY8 and YUV frames is what a luma model reads */
+  if (c == 1 && (frame->format == AE_FRAME_GRAY8
+          || ae_frame_format_is_yuv (frame->format))) {
+    in.data = frame->data;
+    in.stride = frame->stride;
+  } else {
+    convert_input (s, frame, color, c);
+  }
+  AeFrame out = in;
+  out.data = s->recon;
+  out.stride = (gsize) w * c;
+  if (!ae_plan_run (plan, &in, &out, error))
+    return FALSE;
+  ae_anomaly_measure (in.data, in.stride, out.data, out.stride, w, h, c, f,
+      map, map_w, map_h);
+  return TRUE;
+}
+
 /* ---- calibration and scoring -------------------------------------------- */
 
 static double

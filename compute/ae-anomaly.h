@@ -23,12 +23,19 @@
  * hold only the first version's {mean, std, threshold} (of the per-frame
  * mean squared error) score with that alone, one-sided.
  *
+ * AeAnomalyScorer runs a model on a frame of any AeFrame format and
+ * measures it exactly as the element does: everything that scores frames
+ * (the element, the trainer's calibration, evaluation) goes through it, so
+ * a calibration always matches the run-time measurement.
+ *
  * Everything here is plain computation without global state: thread-safe
  * on distinct outputs. No GStreamer.
  */
 #pragma once
 
 #include <glib.h>
+
+#include "ae-engine.h"
 
 G_BEGIN_DECLS
 
@@ -73,7 +80,7 @@ typedef struct {
   double center, scale;         /* deviation = (t(v) - center) / scale */
 } AeAnomalyFeatureCalibration;
 
-typedef struct {
+typedef struct _AeAnomalyCalibration {
   AeAnomalyFeatureCalibration feature[AE_ANOMALY_N_FEATURES];
   /* Scores above this flag a frame (same units as the score). */
   double threshold;
@@ -103,6 +110,21 @@ const char *ae_anomaly_feature_name (AeAnomalyFeature feature);
 void ae_anomaly_measure (const guint8 *in, gsize in_stride,
     const guint8 *recon, gsize recon_stride, int width, int height, int bpp,
     AeAnomalyFeatures *f, float *map, int map_w, int map_h);
+
+/* Runs @plan's model on @frame (the plan's size, any AeFrame format) and
+ * measures the result. A luma model sees the frame's Y' (the Y' plane of
+ * GRAY8 and YUV frames as it is; RGB frames converted with their matrix),
+ * an rgb model its R'G'B' (converted as ae_frame_read() does); the features
+ * are measured on the 8-bit plane(s) the model reads and its 8-bit output.
+ * @frame is not modified. Scratch planes are kept between calls (one frame
+ * at a time per scorer). FALSE with @error if the plan fails. */
+typedef struct _AeAnomalyScorer AeAnomalyScorer;
+
+AeAnomalyScorer *ae_anomaly_scorer_new (void);
+void ae_anomaly_scorer_free (AeAnomalyScorer *s);
+gboolean ae_anomaly_scorer_measure (AeAnomalyScorer *s, AePlan *plan,
+    const AeFrame *frame, AeAnomalyFeatures *f, float *map, int map_w,
+    int map_h, GError **error);
 
 /* Calibrates on the features of @n normal frames (n >= 2, every value
  * finite and >= 0). Fills every field of @cal: all features used (worst
@@ -135,5 +157,7 @@ char *ae_anomaly_calibration_to_json (const AeAnomalyCalibration *cal);
  * message naming the field) when malformed. */
 gboolean ae_anomaly_calibration_from_json (const char *json,
     AeAnomalyCalibration *cal, GError **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (AeAnomalyScorer, ae_anomaly_scorer_free)
 
 G_END_DECLS

@@ -1,4 +1,5 @@
 #include "ae-graph.h"
+#include "ae-anomaly.h"
 #include "ae-error.h"
 
 #include <json-glib/json-glib.h>

@@ -9,8 +9,6 @@
 
 #include <glib.h>
 
-#include "ae-anomaly.h"
-
 G_BEGIN_DECLS
 
 #define AE_GRAPH_MAX_NODES 256
@@ -138,8 +136,9 @@ gint64 ae_graph_get_n_params (const AeGraph *g);
  * squared error, and the score threshold. */
 gboolean ae_graph_get_anomaly_calibration (const AeGraph *g, double *mean,
     double *std, double *threshold);
-/* The whole calibration (compute/ae-anomaly.h) into @cal (may be NULL);
- * FALSE if the graph has none. */
+/* The whole calibration (defined in compute/ae-anomaly.h) into @cal (may be
+ * NULL); FALSE if the graph has none. */
+typedef struct _AeAnomalyCalibration AeAnomalyCalibration;
 gboolean ae_graph_get_anomaly (const AeGraph *g, AeAnomalyCalibration *cal);
 
 /* Shapes of every node for an input of @width x @height, which must be

@@ -5,7 +5,6 @@
  * autoencoder gives back a frame: the normal content, less fine detail. */
 #include "ae-anomaly.h"
 #include "ae-error.h"
-#include "ae-graph.h"
 
 #include <math.h>
 #include <string.h>
@@ -425,6 +424,62 @@ test_json_errors (void)
   }
 }
 
+/* The scorer on the fixture model: the same features whichever format
+ * carries the same luma, and the same as running the plan by hand. */
+static void
+test_scorer_formats (void)
+{
+  g_autofree char *path = g_test_build_filename (G_TEST_DIST, "data",
+      "models", "anomaly.safetensors", NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AeModel) model = ae_model_load (path, &error);
+  g_assert_no_error (error);
+  AeEngineParams ep = {.device = "cpu",.threads = 1 };
+  g_autoptr (AeEngine) engine = ae_engine_new (&ep, &error);
+  g_assert_no_error (error);
+  const int w = 61, h = 47;
+  AePlanParams pp = {.width = w,.height = h };
+  g_autoptr (AePlan) plan = ae_plan_new (engine, model, &pp, &error);
+  g_assert_no_error (error);
+  g_autoptr (AeAnomalyScorer) scorer = ae_anomaly_scorer_new ();
+
+  g_autofree guint8 *gray = g_new (guint8, w * h);
+  g_autofree guint8 *rgbx = g_new (guint8, w * h * 4);
+  g_autofree guint8 *recon = g_new (guint8, w * h);
+  for (int i = 0; i < w * h; i++) {
+    gray[i] = (guint8) texture (i % w, i / w);
+    memset (rgbx + 4 * i, gray[i], 4);
+  }
+  AeFrame fg = {.format = AE_FRAME_GRAY8,.width = w,.height = h,
+    .data = gray,.stride = w
+  };
+  AeFrame fr = {.format = AE_FRAME_RGBX,.width = w,.height = h,
+    .data = rgbx,.stride = w * 4
+  };
+  AeFrame fo = fg;
+  fo.data = recon;
+  AeAnomalyFeatures a, b, c;
+  float map_a[12], map_b[12];
+
+  g_assert_true (ae_anomaly_scorer_measure (scorer, plan, &fg, &a, map_a, 4,
+          3, &error));
+  g_assert_no_error (error);
+  g_assert_true (ae_anomaly_scorer_measure (scorer, plan, &fr, &b, map_b, 4,
+          3, &error));
+  g_assert_no_error (error);
+  g_assert_true (ae_plan_run (plan, &fg, &fo, &error));
+  ae_anomaly_measure (gray, w, recon, w, w, h, 1, &c, NULL, 0, 0);
+  g_assert_cmpfloat (a.v[AE_ANOMALY_MSE], >, 0);
+  for (int k = 0; k < AE_ANOMALY_N_FEATURES; k++) {
+    g_assert_cmpfloat (a.v[k], ==, b.v[k]);
+    g_assert_cmpfloat (a.v[k], ==, c.v[k]);
+  }
+  g_assert_cmpmem (map_a, sizeof map_a, map_b, sizeof map_b);
+  /* the input frame is untouched */
+  for (int i = 0; i < w * h; i++)
+    g_assert_cmpint (gray[i], ==, (guint8) texture (i % w, i / w));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -435,6 +490,7 @@ main (int argc, char **argv)
   g_test_add_func ("/anomaly/score/blur", test_blur);
   g_test_add_func ("/anomaly/score/light-change", test_light_change);
   g_test_add_func ("/anomaly/calibrate/errors", test_calibrate_errors);
+  g_test_add_func ("/anomaly/scorer/formats", test_scorer_formats);
   g_test_add_func ("/anomaly/json/round-trip", test_json_round_trip);
   g_test_add_func ("/anomaly/json/legacy", test_json_legacy);
   g_test_add_func ("/anomaly/json/errors", test_json_errors);
