@@ -1,19 +1,34 @@
 #include "ae-engine.h"
 #include "ae-backend-private.h"
 #include "ae-error.h"
+#ifdef AE_HAVE_VULKAN
+#include "vulkan/ae-vk-private.h"
+#endif
 
 #include <cblas.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Automatic CPU tiles keep the live activations of one tile under this. */
 #define AUTO_TILE_BYTES (512u << 20)
+#define MAX_IN_FLIGHT 2
 
 struct _AeEngine {
   const AeBackend *backend;
   AeParallel *pool;
   char *backend_name;
+  gpointer device;              /* device backends: their device */
+  gint lost;                    /* the device failed: plans use the CPU */
 };
+
+/* A frame between ae_plan_submit() and ae_plan_wait(). */
+typedef struct {
+  AeFrame in, out;
+  gboolean on_device;           /* else already done on the CPU */
+  gboolean ok;
+  GError *error;
+} Pending;
 
 struct _AePlan {
   AeEngine *engine;
@@ -24,16 +39,75 @@ struct _AePlan {
   int pad_w, pad_h;             /* rounded up to the stride */
   int scale, channels, halo, tile;
   int nx, ny;
+  AeTile *tiles;
   guint8 *copy;                 /* for in-place runs */
   gsize copy_size;
-  double *profile;              /* per node, allocated when enabled */
+  double *profile;              /* per node + stages, when enabled */
+  gboolean profiling;
+  /* device backends: frames in flight, and the CPU plan that takes over
+   * when the device fails */
+  gboolean on_device;
+  AeBackendPlan *cpu_bp;
+  Pending pending[MAX_IN_FLIGHT];
+  int head, n_pending;
 };
+
+/* "vulkan" → -1, "vulkan:N" → N; -2 if @device is not a Vulkan name. */
+static int
+vulkan_index (const char *device)
+{
+  char *end;
+  gint64 n;
+
+  if (g_str_equal (device, "vulkan"))
+    return -1;
+  if (!g_str_has_prefix (device, "vulkan:"))
+    return -2;
+  n = g_ascii_strtoll (device + 7, &end, 10);
+  return end != device + 7 && !*end && n >= 0 && n < 64 ? (int) n : -2;
+}
+
+#ifdef AE_HAVE_VULKAN
+/* Opens the Vulkan device and proves it on a tiny model; refuses fp16
+ * storage, then the device, when the results disagree with the CPU. */
+static gboolean
+open_vulkan (AeEngine *e, int index, gboolean explicit, GError **error)
+{
+  const char *fp16_env = g_getenv ("AE_VK_FP16");
+  gboolean fp16 = !fp16_env || !g_str_equal (fp16_env, "0");
+  g_autoptr (GError) check_error = NULL;
+  AeVkDevice *d = ae_vk_device_new (index, explicit, fp16, error);
+
+  if (!d)
+    return FALSE;
+  e->backend = &ae_vk_backend;
+  e->device = d;
+  while (!ae_vk_self_check (d, &check_error)) {
+    if (!d->fp16) {
+      g_propagate_prefixed_error (error, g_steal_pointer (&check_error),
+          "%s failed its self-check: ", d->name);
+      ae_vk_device_free (d);
+      e->device = NULL;
+      return FALSE;
+    }
+    g_warning ("%s: %s; using fp32 storage", d->name, check_error->message);
+    g_clear_error (&check_error);
+    d->fp16 = FALSE;
+    g_free (d->name);
+    d->name = g_strdup_printf ("vulkan:%d (%s)", d->index,
+        d->props.deviceName);
+  }
+  e->backend_name = g_strdup (d->name);
+  return TRUE;
+}
+#endif
 
 AeEngine *
 ae_engine_new (const AeEngineParams *params, GError **error)
 {
   static const AeEngineParams defaults = { 0 };
   const char *device;
+  int vk;
 
   if (!params)
     params = &defaults;
@@ -42,23 +116,47 @@ ae_engine_new (const AeEngineParams *params, GError **error)
     const char *env = g_getenv ("AE_DEVICE");
     device = env && *env ? env : "auto";
   }
-  if (!g_str_equal (device, "auto") && !g_str_equal (device, "cpu")) {
-    if (g_str_equal (device, "vulkan") || g_str_has_prefix (device, "vulkan:"))
-      g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_DEVICE,
-          "device '%s': this build has no Vulkan backend; use 'cpu' or "
-          "'auto'", device);
-    else
-      g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_FAILED,
-          "unknown device '%s' (auto, cpu, vulkan, vulkan:N)", device);
+  vk = vulkan_index (device);
+  if (!g_str_equal (device, "auto") && !g_str_equal (device, "cpu")
+      && vk == -2) {
+    g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_FAILED,
+        "unknown device '%s' (auto, cpu, vulkan, vulkan:N)", device);
     return NULL;
   }
+#ifndef AE_HAVE_VULKAN
+  if (vk != -2) {
+    g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_DEVICE,
+        "device '%s': this build has no Vulkan backend (configure with "
+        "-Dvulkan=enabled); use 'cpu' or 'auto'", device);
+    return NULL;
+  }
+#endif
   /* Our pool splits the work; OpenBLAS must not start threads of its own
    * inside each of our calls (two spinning pools run slower than one). */
   openblas_set_num_threads (1);
 
   AeEngine *e = g_new0 (AeEngine, 1);
-  e->backend = &ae_cpu_backend;
   e->pool = ae_parallel_new (params->threads);
+#ifdef AE_HAVE_VULKAN
+  if (vk != -2 || g_str_equal (device, "auto")) {
+    g_autoptr (GError) vk_error = NULL;
+    if (open_vulkan (e, vk == -2 ? -1 : vk, vk != -2, &vk_error))
+      return e;
+    if (vk != -2) {
+      g_propagate_error (error, g_steal_pointer (&vk_error));
+      ae_engine_free (e);
+      return NULL;
+    }
+    /* "auto" without a GPU is the CPU backend: say why, once */
+    static gsize warned;
+    if (g_once_init_enter (&warned)) {
+      g_warning ("no usable Vulkan GPU (%s); using the CPU backend",
+          vk_error->message);
+      g_once_init_leave (&warned, 1);
+    }
+  }
+#endif
+  e->backend = &ae_cpu_backend;
   e->backend_name = g_strdup ("cpu");
   return e;
 }
@@ -68,6 +166,9 @@ ae_engine_free (AeEngine *e)
 {
   if (!e)
     return;
+#ifdef AE_HAVE_VULKAN
+  ae_vk_device_free (e->device);
+#endif
   ae_parallel_free (e->pool);
   g_free (e->backend_name);
   g_free (e);
@@ -76,7 +177,39 @@ ae_engine_free (AeEngine *e)
 const char *
 ae_engine_get_backend_name (const AeEngine *e)
 {
-  return e->backend_name;
+  return g_atomic_int_get (&e->lost) ? "cpu" : e->backend_name;
+}
+
+static void
+device_info_free (gpointer data)
+{
+  AeDeviceInfo *d = data;
+  g_free (d->id);
+  g_free (d->name);
+  g_free (d->type);
+  g_free (d->api_version);
+  g_free (d);
+}
+
+GPtrArray *
+ae_engine_list_devices (GError **error)
+{
+  GPtrArray *a = g_ptr_array_new_with_free_func (device_info_free);
+  AeDeviceInfo *cpu = g_new0 (AeDeviceInfo, 1);
+
+  cpu->id = g_strdup ("cpu");
+  cpu->name = g_strdup_printf ("OpenBLAS CPU backend, %u threads",
+      g_get_num_processors ());
+  cpu->type = g_strdup ("CPU");
+  cpu->usable = cpu->auto_eligible = TRUE;
+  g_ptr_array_add (a, cpu);
+#ifdef AE_HAVE_VULKAN
+  if (!ae_vk_list_devices (a, error)) {
+    g_ptr_array_unref (a);
+    return NULL;
+  }
+#endif
+  return a;
 }
 
 int
@@ -92,9 +225,10 @@ round_up (int v, int m)
 }
 
 /* Largest square tile whose live activations fit AUTO_TILE_BYTES, estimated
- * as three buffers of the widest node. */
+ * as three buffers of the widest node, and whose widest node fits
+ * @max_tensor bytes (0: no limit). */
 static int
-auto_tile (const AeGraph *g, int stride, int halo)
+auto_tile (const AeGraph *g, int stride, int halo, gsize max_tensor)
 {
   g_autofree AeShape *s = g_new0 (AeShape, ae_graph_get_n_nodes (g));
   int probe = round_up (64, stride);
@@ -106,6 +240,13 @@ auto_tile (const AeGraph *g, int stride, int halo)
     widest = MAX (widest, (double) s[i].c * s[i].h * s[i].w);
   double bytes_per_px = 3.0 * 4.0 * widest / ((double) probe * probe);
   int side = (int) sqrt (AUTO_TILE_BYTES / bytes_per_px) - 2 * halo;
+  if (max_tensor) {
+    /* rounding up to the stride below must stay under the limit */
+    double px = 4.0 * widest / ((double) probe * probe);
+    int fit = (int) sqrt (max_tensor / px) - 2 * halo - stride;
+    side = MIN (side, MAX (fit, stride));
+    return MAX (round_up (side, stride), stride);
+  }
   return MAX (round_up (MAX (side, 64), stride), stride);
 }
 
@@ -139,7 +280,9 @@ ae_plan_new (AeEngine *e, AeModel *m, const AePlanParams *params,
   if (params->tile_size < 0)
     p->tile = MAX (p->pad_w, p->pad_h);
   else if (params->tile_size == 0)
-    p->tile = auto_tile (g, stride, p->halo);
+    p->tile = auto_tile (g, stride, p->halo, e->backend->max_tensor_bytes
+        && !g_atomic_int_get (&e->lost) ?
+        e->backend->max_tensor_bytes (e->device) : 0);
   else
     p->tile = round_up (params->tile_size, stride);
   /* even, so tiles start on whole chroma blocks of 4:2:0 frames */
@@ -151,8 +294,43 @@ ae_plan_new (AeEngine *e, AeModel *m, const AePlanParams *params,
 
   int max_w = MIN (p->tile + (p->nx > 1 ? 2 * p->halo : 0), p->pad_w);
   int max_h = MIN (p->tile + (p->ny > 1 ? 2 * p->halo : 0), p->pad_h);
-  p->bp = e->backend->plan_new (m, e->pool, max_w, max_h, error);
-  if (!p->bp)
+  p->tiles = g_new (AeTile, p->nx * p->ny);
+  for (int ty = 0; ty < p->ny; ty++) {
+    for (int tx = 0; tx < p->nx; tx++) {
+      AeTile *t = &p->tiles[ty * p->nx + tx];
+      /* content region in padded input coordinates, then with its halo */
+      t->cx0 = tx * p->tile;
+      t->cx1 = MIN (t->cx0 + p->tile, p->pad_w);
+      t->cy0 = ty * p->tile;
+      t->cy1 = MIN (t->cy0 + p->tile, p->pad_h);
+      t->ix0 = MAX (t->cx0 - p->halo, 0);
+      t->iy0 = MAX (t->cy0 - p->halo, 0);
+      t->iw = MIN (t->cx1 + p->halo, p->pad_w) - t->ix0;
+      t->ih = MIN (t->cy1 + p->halo, p->pad_h) - t->iy0;
+    }
+  }
+  if (e->backend->plan_new_on && !g_atomic_int_get (&e->lost)) {
+    AeBackendPlanInfo info = { p->width, p->height, max_w, max_h, p->tiles,
+      p->nx * p->ny
+    };
+    g_autoptr (GError) dev_error = NULL;
+    p->bp = e->backend->plan_new_on (e->device, m, &info, &dev_error);
+    if (p->bp) {
+      p->on_device = TRUE;
+      return g_steal_pointer (&p);
+    }
+    if (!g_error_matches (dev_error, AE_COMPUTE_ERROR,
+            AE_COMPUTE_ERROR_DEVICE) && !g_error_matches (dev_error,
+            AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_NO_MEMORY)) {
+      g_propagate_error (error, g_steal_pointer (&dev_error));
+      return NULL;
+    }
+    /* the device cannot hold this plan: the CPU can */
+    g_warning ("%s: %s; running this %dx%d plan on the CPU",
+        e->backend_name, dev_error->message, p->width, p->height);
+  }
+  p->cpu_bp = ae_cpu_backend.plan_new (m, e->pool, max_w, max_h, error);
+  if (!p->cpu_bp)
     return NULL;
   return g_steal_pointer (&p);
 }
@@ -162,12 +340,26 @@ ae_plan_free (AePlan *p)
 {
   if (!p)
     return;
+  for (int i = 0; i < p->n_pending; i++) {
+    Pending *pd = &p->pending[(p->head + i) % MAX_IN_FLIGHT];
+    if (pd->on_device)
+      p->engine->backend->wait (p->bp, (p->head + i) % MAX_IN_FLIGHT, NULL);
+    g_clear_error (&pd->error);
+  }
   if (p->bp)
     p->engine->backend->plan_free (p->bp);
+  ae_cpu_backend.plan_free (p->cpu_bp);
+  g_free (p->tiles);
   ae_model_unref (p->model);
   g_free (p->copy);
   g_free (p->profile);
   g_free (p);
+}
+
+static int
+profile_size (const AePlan *p)
+{
+  return ae_graph_get_n_nodes (p->graph) + AE_N_PROFILE_STAGES;
 }
 
 void
@@ -175,9 +367,12 @@ ae_plan_set_profiling (AePlan *p, gboolean enabled)
 {
   const AeBackend *be = p->engine->backend;
   if (enabled && !p->profile)
-    p->profile = g_new0 (double, ae_graph_get_n_nodes (p->graph));
-  if (be->set_profile)
+    p->profile = g_new0 (double, profile_size (p));
+  if (p->bp && be->set_profile)
     be->set_profile (p->bp, enabled ? p->profile : NULL);
+  if (p->cpu_bp)
+    ae_cpu_backend.set_profile (p->cpu_bp, enabled ? p->profile : NULL);
+  p->profiling = enabled;
 }
 
 const double *
@@ -190,7 +385,30 @@ void
 ae_plan_reset_profile (AePlan *p)
 {
   if (p->profile)
-    memset (p->profile, 0, sizeof (double) * ae_graph_get_n_nodes (p->graph));
+    memset (p->profile, 0, sizeof (double) * profile_size (p));
+}
+
+void
+ae_plan_get_stage_times (const AePlan *p, double *upload, double *compute,
+    double *download)
+{
+  const double *st = p->profile ? p->profile + ae_graph_get_n_nodes (p->graph)
+      : NULL;
+  *upload = st ? st[AE_PROFILE_UPLOAD] : 0;
+  *compute = st ? st[AE_PROFILE_COMPUTE] : 0;
+  *download = st ? st[AE_PROFILE_DOWNLOAD] : 0;
+}
+
+int
+ae_plan_get_max_in_flight (const AePlan *p)
+{
+  return MAX_IN_FLIGHT;
+}
+
+gboolean
+ae_plan_is_on_device (const AePlan *p)
+{
+  return p->on_device;
 }
 
 int
@@ -293,43 +511,71 @@ convert (const AePlan *p, const Io *io, gboolean writing, int x0, int y0,
   ae_parallel_run (p->engine->pool, (h + rows - 1) / rows, convert_task, &c);
 }
 
+/* The host backend that runs this plan's tiles: the CPU, made on demand
+ * for device plans (a frame format the device cannot convert, or a failed
+ * device). */
+static AeBackendPlan *
+cpu_plan (AePlan *p, GError **error)
+{
+  if (!p->cpu_bp) {
+    int max_w = 0, max_h = 0;
+    for (int i = 0; i < p->nx * p->ny; i++) {
+      max_w = MAX (max_w, p->tiles[i].iw);
+      max_h = MAX (max_h, p->tiles[i].ih);
+    }
+    p->cpu_bp = ae_cpu_backend.plan_new (p->model, p->engine->pool, max_w,
+        max_h, error);
+    if (p->cpu_bp && p->profiling)
+      ae_cpu_backend.set_profile (p->cpu_bp, p->profile);
+  }
+  return p->cpu_bp;
+}
+
+static void
+add_stage (AePlan *p, int stage, gint64 t0)
+{
+  if (p->profiling)
+    p->profile[ae_graph_get_n_nodes (p->graph) + stage] +=
+        (g_get_monotonic_time () - t0) * 1e-6;
+}
+
 static gboolean
 run_tiles (AePlan *p, const Io *io, GError **error)
 {
-  const AeBackend *be = p->engine->backend;
+  const AeBackend *be = &ae_cpu_backend;
+  AeBackendPlan *bp = cpu_plan (p, error);
   const int s = p->scale;
 
-  for (int ty = 0; ty < p->ny; ty++) {
-    for (int tx = 0; tx < p->nx; tx++) {
-      /* content region in padded input coordinates, then with its halo */
-      int cx0 = tx * p->tile, cx1 = MIN (cx0 + p->tile, p->pad_w);
-      int cy0 = ty * p->tile, cy1 = MIN (cy0 + p->tile, p->pad_h);
-      int ix0 = MAX (cx0 - p->halo, 0), ix1 = MIN (cx1 + p->halo, p->pad_w);
-      int iy0 = MAX (cy0 - p->halo, 0), iy1 = MIN (cy1 + p->halo, p->pad_h);
-      int iw = ix1 - ix0, ih = iy1 - iy0;
-      const float *out;
+  if (!bp)
+    return FALSE;
+  for (int i = 0; i < p->nx * p->ny; i++) {
+    const AeTile *t = &p->tiles[i];
+    const float *out;
+    gint64 t0 = g_get_monotonic_time ();
 
-      convert (p, io, FALSE, ix0, iy0, iw, ih, be->input (p->bp),
-          (gsize) iw * p->channels);
-      if (!be->run (p->bp, iw, ih, &out, error))
-        return FALSE;
+    convert (p, io, FALSE, t->ix0, t->iy0, t->iw, t->ih, be->input (bp),
+        (gsize) t->iw * p->channels);
+    add_stage (p, AE_PROFILE_UPLOAD, t0);
+    t0 = g_get_monotonic_time ();
+    if (!be->run (bp, t->iw, t->ih, &out, error))
+      return FALSE;
+    add_stage (p, AE_PROFILE_COMPUTE, t0);
+    t0 = g_get_monotonic_time ();
 
-      gsize pitch = (gsize) iw * s * p->channels;
-      const float *src = out + (gsize) (cy0 - iy0) * s * pitch
-          + (gsize) (cx0 - ix0) * s * p->channels;
-      convert (p, io, TRUE, cx0 * s, cy0 * s, (cx1 - cx0) * s,
-          (cy1 - cy0) * s, (float *) src, pitch);
-    }
+    gsize pitch = (gsize) t->iw * s * p->channels;
+    const float *src = out + (gsize) (t->cy0 - t->iy0) * s * pitch
+        + (gsize) (t->cx0 - t->ix0) * s * p->channels;
+    convert (p, io, TRUE, t->cx0 * s, t->cy0 * s, (t->cx1 - t->cx0) * s,
+        (t->cy1 - t->cy0) * s, (float *) src, pitch);
+    add_stage (p, AE_PROFILE_DOWNLOAD, t0);
   }
   return TRUE;
 }
 
-gboolean
-ae_plan_run (AePlan *p, const AeFrame *in, AeFrame *out, GError **error)
+static gboolean
+check_frames (AePlan *p, const AeFrame *in, const AeFrame *out,
+    GError **error)
 {
-  AeFrame src;
-
-  g_return_val_if_fail (p && in && out, FALSE);
   for (int k = 0; k < 2; k++) {
     const AeFrame *f = k ? out : in;
     if (!f->data || f->format >= AE_N_FRAME_FORMATS
@@ -367,6 +613,16 @@ ae_plan_run (AePlan *p, const AeFrame *in, AeFrame *out, GError **error)
         out->width, out->height);
     return FALSE;
   }
+  return TRUE;
+}
+
+/* The CPU path of one frame: tiles converted on the host. */
+static gboolean
+run_frame_on_cpu (AePlan *p, const AeFrame *in, AeFrame *out,
+    GError **error)
+{
+  AeFrame src;
+
   src = *in;
   if (out->data == in->data) {
     /* tiles read halos that earlier tiles have already overwritten */
@@ -398,10 +654,145 @@ ae_plan_run (AePlan *p, const AeFrame *in, AeFrame *out, GError **error)
   return run_tiles (p, &io, error);
 }
 
+
+/* The device failed: say so once, and run this plan (and new plans of the
+ * engine) on the CPU from now on. */
+static void
+lose_device (AePlan *p, const GError *why)
+{
+  AeEngine *e = p->engine;
+  if (!p->on_device)
+    return;
+  if (g_atomic_int_compare_and_exchange (&e->lost, 0, 1))
+    g_warning ("%s failed: %s; continuing on the CPU backend",
+        e->backend_name, why->message);
+  p->on_device = FALSE;
+}
+
+static gboolean
+is_device_failure (const GError *error)
+{
+  return g_error_matches (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_DEVICE)
+      || g_error_matches (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_NO_MEMORY);
+}
+
+/* Luma models see YUV frames as their Y' plane (GRAY8); RGB models on YUV
+ * need chroma, which only the host conversion reads. */
+static gboolean
+device_converts (const AePlan *p, const AeFrame *f)
+{
+  return !ae_frame_format_is_yuv (f->format)
+      || ae_graph_get_color (p->graph) == AE_COLOR_LUMA;
+}
+
+static AeFrame
+luma_plane (const AeFrame *f)
+{
+  AeFrame y = *f;
+  if (ae_frame_format_is_yuv (f->format)) {
+    y.format = AE_FRAME_GRAY8;
+    y.chroma[0] = y.chroma[1] = NULL;
+  }
+  return y;
+}
+
+gboolean
+ae_plan_submit (AePlan *p, const AeFrame *in, AeFrame *out, GError **error)
+{
+  g_return_val_if_fail (p && in && out, FALSE);
+  g_return_val_if_fail (p->n_pending < MAX_IN_FLIGHT, FALSE);
+  if (!check_frames (p, in, out, error))
+    return FALSE;
+
+  int slot = (p->head + p->n_pending) % MAX_IN_FLIGHT;
+  Pending *pd = &p->pending[slot];
+  g_autoptr (GError) dev_error = NULL;
+  pd->in = luma_plane (in);
+  pd->out = luma_plane (out);
+  pd->on_device = FALSE;
+  pd->ok = FALSE;
+  if (p->on_device && device_converts (p, in)) {
+    AeBackendIo io = { .in = &pd->in, .out = &pd->out };
+    if (p->engine->backend->submit (p->bp, slot, &io, &dev_error))
+      pd->on_device = TRUE;
+    else if (is_device_failure (dev_error))
+      lose_device (p, dev_error);
+    else {
+      g_propagate_error (error, g_steal_pointer (&dev_error));
+      return FALSE;
+    }
+  }
+  if (!pd->on_device) {
+    /* done now; wait() reports it in order */
+    pd->in = *in;
+    pd->out = *out;
+    pd->ok = run_frame_on_cpu (p, in, out, &pd->error);
+  }
+  p->n_pending++;
+  return TRUE;
+}
+
+gboolean
+ae_plan_wait (AePlan *p, GError **error)
+{
+  g_return_val_if_fail (p && p->n_pending > 0, FALSE);
+  int slot = p->head;
+  Pending *pd = &p->pending[slot];
+  g_autoptr (GError) dev_error = NULL;
+
+  p->head = (p->head + 1) % MAX_IN_FLIGHT;
+  p->n_pending--;
+  if (pd->on_device) {
+    pd->on_device = FALSE;
+    if (p->engine->backend->wait (p->bp, slot, &dev_error))
+      return TRUE;
+    if (!is_device_failure (dev_error)) {
+      g_propagate_error (error, g_steal_pointer (&dev_error));
+      return FALSE;
+    }
+    /* the output was not written: redo the frame on the CPU (the caller
+     * keeps @in unchanged until this returns) */
+    lose_device (p, dev_error);
+    AeFrame in = pd->in, out = pd->out;
+    return run_frame_on_cpu (p, &in, &out, error);
+  }
+  if (!pd->ok) {
+    g_propagate_error (error, pd->error);
+    pd->error = NULL;
+    return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean
+ae_plan_run (AePlan *p, const AeFrame *in, AeFrame *out, GError **error)
+{
+  g_return_val_if_fail (p && in && out, FALSE);
+  g_return_val_if_fail (p->n_pending == 0, FALSE);
+  if (!ae_plan_submit (p, in, out, error))
+    return FALSE;
+  return ae_plan_wait (p, error);
+}
+
 gboolean
 ae_plan_run_tensor (AePlan *p, const float *in, float *out, GError **error)
 {
   Io io = { .tin = in, .tout = out };
+  g_autoptr (GError) dev_error = NULL;
+
   g_return_val_if_fail (p && in && out && in != out, FALSE);
+  g_return_val_if_fail (p->n_pending == 0, FALSE);
+  if (p->on_device) {
+    const AeBackend *be = p->engine->backend;
+    AeBackendIo bio = { .tin = in, .tout = out };
+    if (be->submit (p->bp, 0, &bio, &dev_error)
+        && be->wait (p->bp, 0, &dev_error))
+      return TRUE;
+    if (!is_device_failure (dev_error)) {
+      g_propagate_error (error, g_steal_pointer (&dev_error));
+      return FALSE;
+    }
+    lose_device (p, dev_error);
+  }
   return run_tiles (p, &io, error);
 }
