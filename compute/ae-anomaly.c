@@ -225,10 +225,12 @@ ae_anomaly_measure (const guint8 *in, gsize in_stride, const guint8 *recon,
 /* ---- a model on a frame -------------------------------------------------- */
 
 struct _AeAnomalyScorer {
-  guint8 *in, *recon;           /* 8-bit planes the model reads and writes */
-  gsize size;
+  guint8 *in, *recon;           /* the 8-bit planes measured */
+  gsize in_size, recon_size;
+  guint8 *out;                  /* the model's output frame, all planes */
+  gsize out_size;
   float *row;                   /* one row of floats from ae_frame_read() */
-  int row_len;
+  gsize row_len;
 };
 
 AeAnomalyScorer *
@@ -244,27 +246,78 @@ ae_anomaly_scorer_free (AeAnomalyScorer *s)
     return;
   g_free (s->in);
   g_free (s->recon);
+  g_free (s->out);
   g_free (s->row);
   g_free (s);
 }
 
-/* @frame's Y' (C = 1) or R'G'B' (C = 3) as 8-bit into s->in, row by row. */
-static void
-convert_input (AeAnomalyScorer *s, const AeFrame *frame, AeColor color, int c)
+/* Grows *@buf to @size bytes (contents lost). */
+static gboolean
+ensure (guint8 **buf, gsize *have, gsize size, int w, int h, GError **error)
 {
-  int w = frame->width;
-
-  if (s->row_len < w * c) {
-    g_free (s->row);
-    s->row = g_new (float, (gsize) w * c);
-    s->row_len = w * c;
+  if (*have >= size)
+    return TRUE;
+  g_free (*buf);
+  *have = 0;
+  if (!(*buf = g_try_malloc (size))) {
+    g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_NO_MEMORY,
+        "cannot allocate anomaly scoring buffers for a %dx%d frame", w, h);
+    return FALSE;
   }
-  for (int y = 0; y < frame->height; y++) {
-    guint8 *dst = s->in + (gsize) y * w * c;
-    ae_frame_read (frame, color, 0, y, w, 1, s->row);
-    for (int i = 0; i < w * c; i++)
+  *have = size;
+  return TRUE;
+}
+
+/* @frame's Y' (c = 1) or R'G'B' (c = 3) as 8-bit into @dst, row by row. */
+static void
+convert (AeAnomalyScorer *s, const AeFrame *frame, AeColor color, int c,
+    guint8 *dst)
+{
+  gsize n = (gsize) frame->width * c;
+
+  if (s->row_len < n) {
+    g_free (s->row);
+    s->row = g_new (float, n);
+    s->row_len = n;
+  }
+  for (int y = 0; y < frame->height; y++, dst += n) {
+    ae_frame_read (frame, color, 0, y, frame->width, 1, s->row);
+    for (gsize i = 0; i < n; i++)
       dst[i] = (guint8) (CLAMP (s->row[i], 0.0f, 1.0f) * 255.0f + 0.5f);
   }
+}
+
+gboolean
+ae_anomaly_scorer_measure_output (AeAnomalyScorer *s, AeColor color,
+    const AeFrame *in, const AeFrame *out, AeAnomalyFeatures *f, float *map,
+    int map_w, int map_h, GError **error)
+{
+  g_return_val_if_fail (s != NULL && in != NULL && out != NULL, FALSE);
+  g_return_val_if_fail (f != NULL, FALSE);
+  g_return_val_if_fail (in->format == out->format, FALSE);
+  g_return_val_if_fail (in->width == out->width
+      && in->height == out->height, FALSE);
+
+  int w = in->width, h = in->height;
+  int c = color == AE_COLOR_RGB ? 3 : 1;
+
+  /* the Y' plane of GRAY8 and YUV frames is exactly what a luma model
+   * reads and writes */
+  if (c == 1 && (in->format == AE_FRAME_GRAY8
+          || ae_frame_format_is_yuv (in->format))) {
+    ae_anomaly_measure (in->data, in->stride, out->data, out->stride, w, h,
+        1, f, map, map_w, map_h);
+    return TRUE;
+  }
+  gsize size = (gsize) w * h * c;
+  if (!ensure (&s->in, &s->in_size, size, w, h, error)
+      || !ensure (&s->recon, &s->recon_size, size, w, h, error))
+    return FALSE;
+  convert (s, in, color, c, s->in);
+  convert (s, out, color, c, s->recon);
+  ae_anomaly_measure (s->in, (gsize) w * c, s->recon, (gsize) w * c, w, h,
+      c, f, map, map_w, map_h);
+  return TRUE;
 }
 
 gboolean
@@ -273,52 +326,32 @@ ae_anomaly_scorer_measure (AeAnomalyScorer *s, AePlan *plan,
     int map_h, GError **error)
 {
   g_return_val_if_fail (s != NULL && plan != NULL && frame != NULL, FALSE);
-  g_return_val_if_fail (f != NULL, FALSE);
 
+  int w = frame->width, h = frame->height, rows;
+  gsize row_bytes;
+  int n_chroma = ae_frame_chroma_planes (frame->format, w, h, &rows,
+      &row_bytes);
+  gsize stride = (gsize) w * ae_frame_format_bpp (frame->format);
+  gsize size = stride * h;
+  size += (gsize) n_chroma * rows * row_bytes;
+  if (!ensure (&s->out, &s->out_size, size, w, h, error))
+    return FALSE;
+
+  AeFrame out = *frame;
+  out.data = s->out;
+  out.stride = stride;
+  guint8 *p = s->out + stride * h;
+  for (int i = 0; i < n_chroma; i++) {
+    out.chroma[i] = p;
+    out.chroma_stride[i] = row_bytes;
+    p += (gsize) rows * row_bytes;
+  }
+  if (!ae_plan_run (plan, frame, &out, error))
+    return FALSE;
   AeColor color = ae_graph_get_color (ae_model_get_graph (
           ae_plan_get_model (plan)));
-  int c = color == AE_COLOR_RGB ? 3 : 1;
-  int w = frame->width, h = frame->height;
-  gsize size = (gsize) w * h * c;
-
-  if (s->size < size) {
-    g_free (s->in);
-    g_free (s->recon);
-    s->in = g_try_malloc (size);
-    s->recon = g_try_malloc (size);
-    if (!s->in || !s->recon) {
-      g_clear_pointer (&s->in, g_free);
-      g_clear_pointer (&s->recon, g_free);
-      s->size = 0;
-      g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_NO_MEMORY,
-          "cannot allocate anomaly planes for a %dx%d frame", w, h);
-      return FALSE;
-    }
-    s->size = size;
-  }
-
-  AeFrame in = {
-    .format = c == 3 ? AE_FRAME_RGB : AE_FRAME_GRAY8,
-    .width = w,.height = h,
-    .data = s->in,.stride = (gsize) w * c,
-    .matrix = frame->matrix,
-  };
-  /* the Y' plane of GRAY8 and YUV frames is what a luma model reads */
-  if (c == 1 && (frame->format == AE_FRAME_GRAY8
-          || ae_frame_format_is_yuv (frame->format))) {
-    in.data = frame->data;
-    in.stride = frame->stride;
-  } else {
-    convert_input (s, frame, color, c);
-  }
-  AeFrame out = in;
-  out.data = s->recon;
-  out.stride = (gsize) w * c;
-  if (!ae_plan_run (plan, &in, &out, error))
-    return FALSE;
-  ae_anomaly_measure (in.data, in.stride, out.data, out.stride, w, h, c, f,
-      map, map_w, map_h);
-  return TRUE;
+  return ae_anomaly_scorer_measure_output (s, color, frame, &out, f, map,
+      map_w, map_h, error);
 }
 
 /* ---- calibration and scoring -------------------------------------------- */

@@ -111,13 +111,11 @@ void ae_anomaly_measure (const guint8 *in, gsize in_stride,
     const guint8 *recon, gsize recon_stride, int width, int height, int bpp,
     AeAnomalyFeatures *f, float *map, int map_w, int map_h);
 
-/* Runs @plan's model on @frame (the plan's size, any AeFrame format) and
- * measures the result. A luma model sees the frame's Y' (the Y' plane of
- * GRAY8 and YUV frames as it is; RGB frames converted with their matrix),
- * an rgb model its R'G'B' (converted as ae_frame_read() does); the features
- * are measured on the 8-bit plane(s) the model reads and its 8-bit output.
- * @frame is not modified. Scratch planes are kept between calls (one frame
- * at a time per scorer). FALSE with @error if the plan fails. */
+/* Runs @plan's model on @frame (the plan's size, any AeFrame format, not
+ * modified) into a scratch frame of the same format and measures the pair
+ * with ae_anomaly_scorer_measure_output(). Scratch memory is kept between
+ * calls (one frame at a time per scorer). FALSE with @error if the plan
+ * fails or memory runs out. */
 typedef struct _AeAnomalyScorer AeAnomalyScorer;
 
 AeAnomalyScorer *ae_anomaly_scorer_new (void);
@@ -125,6 +123,14 @@ void ae_anomaly_scorer_free (AeAnomalyScorer *s);
 gboolean ae_anomaly_scorer_measure (AeAnomalyScorer *s, AePlan *plan,
     const AeFrame *frame, AeAnomalyFeatures *f, float *map, int map_w,
     int map_h, GError **error);
+/* Measures @in against @out, the output a model of @color wrote for it
+ * (same format and size). A luma model is measured on Y': the Y' planes of
+ * GRAY8 and YUV frames as they are, RGB frames converted with their matrix
+ * and rounded to 8 bits; an rgb model on R'G'B' converted likewise
+ * (ae_frame_read()). FALSE with @error only when memory runs out. */
+gboolean ae_anomaly_scorer_measure_output (AeAnomalyScorer *s, AeColor color,
+    const AeFrame *in, const AeFrame *out, AeAnomalyFeatures *f, float *map,
+    int map_w, int map_h, GError **error);
 
 /* Calibrates on the features of @n normal frames (n >= 2, every value
  * finite and >= 0). Fills every field of @cal: all features used (worst

@@ -475,6 +475,23 @@ test_scorer_formats (void)
     g_assert_cmpfloat (a.v[k], ==, c.v[k]);
   }
   g_assert_cmpmem (map_a, sizeof map_a, map_b, sizeof map_b);
+
+  /* I420: the Y' plane as it is, the chroma ignored by a luma model */
+  int cw = (w + 1) / 2, ch = (h + 1) / 2;
+  g_autofree guint8 *chroma = g_new (guint8, cw * ch * 2);
+  memset (chroma, 77, cw * ch * 2);
+  AeFrame fy = fg;
+  fy.format = AE_FRAME_I420;
+  fy.chroma[0] = chroma;
+  fy.chroma[1] = chroma + cw * ch;
+  fy.chroma_stride[0] = fy.chroma_stride[1] = cw;
+  gboolean ok = ae_anomaly_scorer_measure (scorer, plan, &fy, &b, NULL, 0,
+      0, &error);
+  g_assert_no_error (error);
+  g_assert_true (ok);
+  for (int k = 0; k < AE_ANOMALY_N_FEATURES; k++)
+    g_assert_cmpfloat (a.v[k], ==, b.v[k]);
+
   /* the input frame is untouched */
   for (int i = 0; i < w * h; i++)
     g_assert_cmpint (gray[i], ==, (guint8) texture (i % w, i / w));
