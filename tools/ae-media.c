@@ -213,6 +213,23 @@ on_no_more_pads (GstElement *decode, gpointer user_data)
   }
 }
 
+/* Sets the appsink's caps and queue and starts the pipeline. */
+static gboolean
+reader_start (AeMediaReader *r, GError **error)
+{
+  g_autoptr (GstCaps) caps = gst_caps_from_string ("video/x-raw, "
+      "format=(string)" AE_MEDIA_READER_FORMATS);
+  /* as fast as we can take them, at most two decoded frames waiting */
+  g_object_set (r->sink, "caps", caps, "sync", FALSE, "max-buffers", 2,
+      "enable-last-sample", FALSE, NULL);
+  if (gst_element_set_state (r->pipeline, GST_STATE_PLAYING)
+      == GST_STATE_CHANGE_FAILURE) {
+    state_change_failed (r->bus, r->path, READ_ACTION, error);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 AeMediaReader *
 ae_media_reader_new (const char *path, GError **error)
 {
@@ -248,21 +265,46 @@ ae_media_reader_new (const char *path, GError **error)
     return NULL;
   r->sink = GST_APP_SINK (sink);
 
-  g_autoptr (GstCaps) caps = gst_caps_from_string ("video/x-raw, format=(string)"
-      AE_MEDIA_READER_FORMATS);
   g_object_set (decode, "uri", uri, NULL);
-  /* as fast as we can take them, at most two decoded frames waiting */
-  g_object_set (sink, "caps", caps, "sync", FALSE, "max-buffers", 2,
-      "enable-last-sample", FALSE, NULL);
   gst_element_link (r->convert, sink);
   g_signal_connect (decode, "pad-added", G_CALLBACK (on_pad_added), r);
   g_signal_connect (decode, "no-more-pads", G_CALLBACK (on_no_more_pads), r);
 
-  if (gst_element_set_state (r->pipeline, GST_STATE_PLAYING)
-      == GST_STATE_CHANGE_FAILURE) {
-    state_change_failed (r->bus, path, READ_ACTION, error);
+  if (!reader_start (r, error))
+    return NULL;
+  return g_steal_pointer (&r);
+}
+
+AeMediaReader *
+ae_media_reader_new_pipeline (const char *description, GError **error)
+{
+  g_autoptr (AeMediaReader) r = g_new0 (AeMediaReader, 1);
+  g_autoptr (GError) parse_error = NULL;
+  g_autofree char *full = g_strdup_printf ("%s ! videoconvert ! appsink "
+      "name=ae_media_sink", description);
+
+  r->path = g_strdup (description);
+  r->matrix = GST_VIDEO_COLOR_MATRIX_UNKNOWN;
+  r->pipeline = gst_parse_launch_full (full, NULL, GST_PARSE_FLAG_FATAL_ERRORS,
+      &parse_error);
+  if (!r->pipeline) {
+    g_set_error (error, AE_MEDIA_ERROR, 0, "%s: not a valid pipeline: %s",
+        description, parse_error->message);
     return NULL;
   }
+  /* the appended "! appsink" always makes a bin */
+  GstElement *sink = gst_bin_get_by_name (GST_BIN (r->pipeline),
+      "ae_media_sink");
+  if (!sink) {
+    g_set_error (error, AE_MEDIA_ERROR, 0, "%s: not a valid pipeline",
+        description);
+    return NULL;
+  }
+  r->sink = GST_APP_SINK (sink);
+  gst_object_unref (sink);      /* the pipeline keeps it */
+  r->bus = gst_element_get_bus (r->pipeline);
+  if (!reader_start (r, error))
+    return NULL;
   return g_steal_pointer (&r);
 }
 

@@ -30,6 +30,13 @@ typedef struct _AeMediaWriter AeMediaWriter;
 /* Starts decoding @path (a file name). Fails at once if it does not exist
  * or the pipeline cannot start; later decoding errors come from _pull(). */
 AeMediaReader *ae_media_reader_new (const char *path, GError **error);
+/* Starts a gst-launch pipeline @description whose last element outputs
+ * raw video ("v4l2src", "videotestsrc num-buffers=5 ! video/x-raw,width=64")
+ * with "! videoconvert ! appsink" appended. A description that does not
+ * parse fails here with GStreamer's message; a pipeline that fails later
+ * fails in _pull(). Messages name the description. */
+AeMediaReader *ae_media_reader_new_pipeline (const char *description,
+    GError **error);
 void ae_media_reader_free (AeMediaReader *r);
 /* The next frame (transfer full; its caps are raw video in one of
  * AE_MEDIA_READER_FORMATS), or NULL at the end of the stream (@error unset)
