@@ -5,13 +5,18 @@
  * Denoises every video frame with a convolutional autoencoder (a model of
  * task "denoise", see docs/MODEL-FORMAT.md). A luma model on YUV video
  * touches only the Y plane and copies the chroma; on RGB video it changes
- * Y' and keeps Cb and Cr. `strength` blends the input (0) and the model's
- * output (1) per pixel and can be driven by a GstController.
+ * Y' and keeps Cb and Cr. An RGB model on YUV video sees R'G'B' converted
+ * from Y'CbCr (and back) as the caps' colorimetry says. `strength` blends
+ * the input (0) and the model's output (1) per pixel and can be driven by a
+ * GstController.
+ *
+ * Without `model`, the shipped blind denoiser for the backend that runs is
+ * used: denoise-luma-fast.safetensors on the CPU, denoise-luma.safetensors
+ * on a GPU.
  *
  * ## Example launch line
  * |[
- * gst-launch-1.0 videotestsrc ! aenoise sigma=25 ! aedenoise \
- *     model=models/sample-denoise-luma.safetensors strength=0.8 ! \
+ * gst-launch-1.0 videotestsrc ! aenoise sigma=25 ! aedenoise strength=0.8 ! \
  *     videoconvert ! autovideosink
  * ]|
  */
@@ -75,6 +80,11 @@ gst_ae_denoise_class_init (GstAeDenoiseClass * klass)
   gobject_class->set_property = gst_ae_denoise_set_property;
   gobject_class->get_property = gst_ae_denoise_get_property;
 
+  ae_class->task = AE_TASK_DENOISE;
+  ae_class->default_model = "denoise-luma.safetensors";
+  ae_class->default_model_fast = "denoise-luma-fast.safetensors";
+  gst_ae_filter_class_install_model_property (ae_class);
+
   g_object_class_install_property (gobject_class, PROP_STRENGTH,
       g_param_spec_double ("strength", "Strength",
           "Blend of the input (0) and the denoised frame (1), per pixel",
@@ -84,7 +94,8 @@ gst_ae_denoise_class_init (GstAeDenoiseClass * klass)
 
   gst_element_class_set_static_metadata (element_class,
       "Autoencoder denoiser", "Filter/Effect/Video",
-      "Denoises video with a convolutional autoencoder",
+      "Denoises video with a convolutional autoencoder (default model: "
+      "denoise-luma-fast on the CPU, denoise-luma on a GPU)",
       "gst-autoencoder developers");
   gst_element_class_add_static_pad_template (element_class,
       &gst_ae_denoise_sink_template);
@@ -95,9 +106,6 @@ gst_ae_denoise_class_init (GstAeDenoiseClass * klass)
       GST_DEBUG_FUNCPTR (gst_ae_denoise_before_transform);
   vfilter_class->transform_frame =
       GST_DEBUG_FUNCPTR (gst_ae_denoise_transform_frame);
-
-  ae_class->task = AE_TASK_DENOISE;
-  ae_class->default_model = "sample-denoise-luma.safetensors";
 }
 
 static void
@@ -119,7 +127,8 @@ gst_ae_denoise_set_property (GObject * object, guint prop_id,
       GST_OBJECT_UNLOCK (self);
       break;
     default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      G_OBJECT_CLASS (parent_class)->set_property (object, prop_id, value,
+          pspec);
       break;
   }
 }
@@ -137,7 +146,8 @@ gst_ae_denoise_get_property (GObject * object, guint prop_id, GValue * value,
       GST_OBJECT_UNLOCK (self);
       break;
     default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      G_OBJECT_CLASS (parent_class)->get_property (object, prop_id, value,
+          pspec);
       break;
   }
 }
@@ -154,26 +164,33 @@ gst_ae_denoise_before_transform (GstBaseTransform * trans, GstBuffer * buffer)
     gst_object_sync_values (GST_OBJECT (trans), stream_time);
 }
 
-/* out = in + w/256 (out - in), rounded, over the first plane's bytes
- * (luma, or every channel of RGB; alpha is equal in both). */
+/* out = in + w/256 (out - in), rounded, over the bytes of the first
+ * @n_planes planes (luma, all of YUV for RGB models, or every channel of
+ * RGB; alpha is equal in both). */
 static void
 gst_ae_denoise_blend (const GstVideoFrame * in, GstVideoFrame * out,
-    gdouble strength)
+    guint n_planes, gdouble strength)
 {
   const gint w = (gint) (strength * 256.0 + 0.5);
-  const gint row_bytes = GST_VIDEO_FRAME_COMP_WIDTH (in, 0) *
-      GST_VIDEO_FRAME_COMP_PSTRIDE (in, 0);
-  const gint height = GST_VIDEO_FRAME_COMP_HEIGHT (in, 0);
-  const gint in_stride = GST_VIDEO_FRAME_PLANE_STRIDE (in, 0);
-  const gint out_stride = GST_VIDEO_FRAME_PLANE_STRIDE (out, 0);
+  gint comp[GST_VIDEO_MAX_COMPONENTS];
 
-  for (gint y = 0; y < height; y++) {
-    const guint8 *s = (const guint8 *) GST_VIDEO_FRAME_PLANE_DATA (in, 0) +
-        (gsize) y * in_stride;
-    guint8 *d = (guint8 *) GST_VIDEO_FRAME_PLANE_DATA (out, 0) +
-        (gsize) y * out_stride;
-    for (gint x = 0; x < row_bytes; x++)
-      d[x] = (guint8) ((s[x] * (256 - w) + d[x] * w + 128) >> 8);
+  for (guint p = 0; p < n_planes; p++) {
+    gst_video_format_info_component (in->info.finfo, p, comp);
+    /* NV12's CbCr plane: pixel stride 2 covers both components */
+    const gint row_bytes = GST_VIDEO_FRAME_COMP_WIDTH (in, comp[0]) *
+        GST_VIDEO_FRAME_COMP_PSTRIDE (in, comp[0]);
+    const gint height = GST_VIDEO_FRAME_COMP_HEIGHT (in, comp[0]);
+    const gint in_stride = GST_VIDEO_FRAME_PLANE_STRIDE (in, p);
+    const gint out_stride = GST_VIDEO_FRAME_PLANE_STRIDE (out, p);
+
+    for (gint y = 0; y < height; y++) {
+      const guint8 *s = (const guint8 *) GST_VIDEO_FRAME_PLANE_DATA (in, p) +
+          (gsize) y * in_stride;
+      guint8 *d = (guint8 *) GST_VIDEO_FRAME_PLANE_DATA (out, p) +
+          (gsize) y * out_stride;
+      for (gint x = 0; x < row_bytes; x++)
+        d[x] = (guint8) ((s[x] * (256 - w) + d[x] * w + 128) >> 8);
+    }
   }
 }
 
@@ -199,6 +216,8 @@ gst_ae_denoise_transform_frame (GstVideoFilter * filter,
     return GST_FLOW_ERROR;
   }
   if (strength < 1.0)
-    gst_ae_denoise_blend (in_frame, out_frame, strength);
+    gst_ae_denoise_blend (in_frame, out_frame,
+        gst_ae_filter_model_is_luma (GST_AE_FILTER (self)) ? 1 :
+        GST_VIDEO_FRAME_N_PLANES (in_frame), strength);
   return GST_FLOW_OK;
 }

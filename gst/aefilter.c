@@ -5,6 +5,18 @@
  * and plans for the frame size (again when it changes); stop() frees all
  * three. Properties that shape the model or engine are GST_PARAM_MUTABLE_READY
  * and are read once, under the object lock, when they are used.
+ *
+ * Default models: with `model` unset, the element loads its task's shipped
+ * model for the backend that runs (the fast one on the CPU, the quality one
+ * on a GPU). A model loaded on demand before start() (for caps) is chosen
+ * from the `device` setting and replaced in start() if the engine's real
+ * backend calls for the other one.
+ *
+ * Latency and QoS: a frame is processed within the chain function, so the
+ * element holds no frames and adds no latency; the base class answers the
+ * latency query with upstream's figures, which is the truth. QoS is on:
+ * frames already late downstream are dropped before the expensive model
+ * runs (the base class posts the QoS messages).
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -49,6 +61,8 @@ typedef struct
   AeModel *model;
   /* the last on-demand load failed (start() retries and posts the error) */
   gboolean model_failed;
+  /* the default model's file name if that is what model holds, else NULL */
+  const gchar *model_default;
 
   /* between start and stop; streaming thread */
   AeEngine *engine;
@@ -87,8 +101,8 @@ gst_ae_filter_class_init (GstAeFilterClass * klass)
   g_object_class_install_property (gobject_class, PROP_MODEL,
       g_param_spec_string ("model", "Model",
           "Path of the model file (.safetensors); unset: the shipped model "
-          "for the element's task, looked up in AE_MODEL_PATH and then the "
-          "installed models directory", DEFAULT_MODEL,
+          "for the element's task and backend, looked up in AE_MODEL_PATH "
+          "and then " AE_MODELS_DIR, DEFAULT_MODEL,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_DEVICE,
@@ -122,6 +136,7 @@ gst_ae_filter_class_init (GstAeFilterClass * klass)
 
   klass->task = AE_TASK_DENOISE;
   klass->default_model = NULL;
+  klass->default_model_fast = NULL;
 
   gst_type_mark_as_plugin_api (GST_TYPE_AE_FILTER, 0);
 }
@@ -136,6 +151,34 @@ gst_ae_filter_init (GstAeFilter * self)
   priv->tile_size = DEFAULT_TILE_SIZE;
   priv->threads = DEFAULT_THREADS;
   g_mutex_init (&priv->model_lock);
+  gst_base_transform_set_qos_enabled (GST_BASE_TRANSFORM (self), TRUE);
+}
+
+void
+gst_ae_filter_class_install_model_property (GstAeFilterClass * klass)
+{
+  const gchar *fast = klass->default_model_fast;
+  const gchar *quality = klass->default_model;
+  gchar *blurb;
+
+  g_return_if_fail (quality != NULL);
+  /* a subclass without properties of its own has none of these yet */
+  if (!G_OBJECT_CLASS (klass)->set_property) {
+    G_OBJECT_CLASS (klass)->set_property = gst_ae_filter_set_property;
+    G_OBJECT_CLASS (klass)->get_property = gst_ae_filter_get_property;
+  }
+  if (fast && g_strcmp0 (fast, quality) != 0)
+    blurb = g_strdup_printf ("Path of the model file (.safetensors); unset: "
+        "%s on the CPU backend, %s on a GPU (Vulkan), looked up in "
+        "AE_MODEL_PATH and then %s", fast, quality, AE_MODELS_DIR);
+  else
+    blurb = g_strdup_printf ("Path of the model file (.safetensors); unset: "
+        "%s, looked up in AE_MODEL_PATH and then %s", quality, AE_MODELS_DIR);
+  g_object_class_install_property (G_OBJECT_CLASS (klass),
+      GST_AE_FILTER_PROP_MODEL, g_param_spec_string ("model", "Model",
+          blurb, DEFAULT_MODEL, G_PARAM_READWRITE | G_PARAM_STATIC_NAME |
+          G_PARAM_STATIC_NICK | GST_PARAM_MUTABLE_READY));
+  g_free (blurb);
 }
 
 static void
@@ -173,12 +216,14 @@ gst_ae_filter_set_property (GObject * object, guint prop_id,
   }
   switch (prop_id) {
     case PROP_MODEL:
+    case GST_AE_FILTER_PROP_MODEL:
       g_free (priv->model_path);
       priv->model_path = g_value_dup_string (value);
       /* drop a model loaded on demand for the old path */
       g_mutex_lock (&priv->model_lock);
       g_clear_pointer (&priv->model, ae_model_unref);
       priv->model_failed = FALSE;
+      priv->model_default = NULL;
       g_mutex_unlock (&priv->model_lock);
       break;
     case PROP_DEVICE:
@@ -210,6 +255,7 @@ gst_ae_filter_get_property (GObject * object, guint prop_id, GValue * value,
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
     case PROP_MODEL:
+    case GST_AE_FILTER_PROP_MODEL:
       g_value_set_string (value, priv->model_path);
       break;
     case PROP_DEVICE:
@@ -298,30 +344,66 @@ gst_ae_filter_find_model (const gchar * name)
   return NULL;
 }
 
-/* Resolves the model path and loads the model, checking its task. Returns
- * a new reference, or NULL with @error set (GST_RESOURCE_ERROR for a
- * missing model or a wrong task, else the compute error) and the path in
- * @path_out for the debug text. Does not post anything. */
-static AeModel *
-gst_ae_filter_load_model (GstAeFilter * self, gchar ** path_out,
-    GError ** error)
+/* The default model's file name for @backend ("cpu", "vulkan:0 (...)"),
+ * or, while no engine exists (@backend NULL), for the `device` setting:
+ * the quality model on a GPU, the fast one on the CPU. */
+static const gchar *
+gst_ae_filter_default_model (GstAeFilter * self, const gchar * backend)
 {
   GstAeFilterClass *klass = GST_AE_FILTER_GET_CLASS (self);
   GstAeFilterPrivate *priv = gst_ae_filter_get_instance_private (self);
+  gboolean gpu;
+
+  if (backend) {
+    gpu = g_str_has_prefix (backend, "vulkan");
+  } else {
+    const gchar *env = g_getenv ("AE_DEVICE");
+    GST_OBJECT_LOCK (self);
+    gpu = g_str_has_prefix (priv->device, "vulkan") ||
+        (g_str_equal (priv->device, "auto") && env &&
+        g_str_has_prefix (env, "vulkan"));
+    GST_OBJECT_UNLOCK (self);
+  }
+  if (!gpu && klass->default_model_fast)
+    return klass->default_model_fast;
+  return klass->default_model;
+}
+
+/* Resolves the model path (the default model for @backend when `model` is
+ * unset, see gst_ae_filter_default_model) and loads the model, checking
+ * its task. Returns a new reference, or NULL with @error set
+ * (GST_RESOURCE_ERROR for a missing model or a wrong task, else the compute
+ * error) and the path in @path_out for the debug text; @default_out is the
+ * default model's name when that is what was loaded. Posts nothing. */
+static AeModel *
+gst_ae_filter_load_model (GstAeFilter * self, const gchar * backend,
+    gchar ** path_out, const gchar ** default_out, GError ** error)
+{
+  GstAeFilterClass *klass = GST_AE_FILTER_GET_CLASS (self);
+  GstAeFilterPrivate *priv = gst_ae_filter_get_instance_private (self);
+  const gchar *name = NULL;
   gchar *path;
 
   GST_OBJECT_LOCK (self);
   path = g_strdup (priv->model_path);
   GST_OBJECT_UNLOCK (self);
 
-  if (!path && klass->default_model)
-    path = gst_ae_filter_find_model (klass->default_model);
-  *path_out = path;
   if (!path) {
-    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND,
-        "No model given and the default model %s was not found in "
-        "AE_MODEL_PATH or %s; set the 'model' property",
-        GST_STR_NULL (klass->default_model), AE_MODELS_DIR);
+    name = gst_ae_filter_default_model (self, backend);
+    path = name ? gst_ae_filter_find_model (name) : NULL;
+  }
+  *path_out = path;
+  *default_out = name;
+  if (!path) {
+    if (name)
+      g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND,
+          "No model given and the default model %s was not found in "
+          "AE_MODEL_PATH (%s) or %s; set the 'model' property", name,
+          GST_STR_NULL (g_getenv ("AE_MODEL_PATH")), AE_MODELS_DIR);
+    else
+      g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND,
+          "%s has no default model; set the 'model' property",
+          gst_ae_filter_element_name (self));
     return NULL;
   }
 
@@ -355,7 +437,8 @@ gst_ae_filter_get_scale (GstAeFilter * self)
     g_autofree gchar *path = NULL;
     GError *error = NULL;
 
-    priv->model = gst_ae_filter_load_model (self, &path, &error);
+    priv->model = gst_ae_filter_load_model (self, NULL, &path,
+        &priv->model_default, &error);
     if (!priv->model) {
       /* start() loads it again and posts the error */
       GST_DEBUG_OBJECT (self, "no model yet (%s): %s", GST_STR_NULL (path),
@@ -385,12 +468,31 @@ gst_ae_filter_start (GstBaseTransform * trans)
   threads = priv->threads;
   GST_OBJECT_UNLOCK (self);
 
-  /* the model may already be loaded on demand (gst_ae_filter_get_scale) */
+  AeEngineParams params = {
+    .device = g_strcmp0 (device, "auto") == 0 ? NULL : device,
+    .threads = threads,
+  };
+  AeEngine *engine = ae_engine_new (&params, &error);
+  if (!engine) {
+    gst_ae_filter_post_error (self, error, device);
+    return FALSE;
+  }
+  const gchar *backend = ae_engine_get_backend_name (engine);
+
+  /* a model loaded on demand (gst_ae_filter_get_scale) is kept unless it
+   * is the default model of another backend */
+  const gchar *model_default = NULL;
   g_mutex_lock (&priv->model_lock);
   AeModel *model = priv->model ? ae_model_ref (priv->model) : NULL;
+  if (model && priv->model_default &&
+      priv->model_default != gst_ae_filter_default_model (self, backend))
+    g_clear_pointer (&model, ae_model_unref);
+  else
+    model_default = priv->model_default;
   g_mutex_unlock (&priv->model_lock);
   if (!model) {
-    model = gst_ae_filter_load_model (self, &path, &error);
+    model = gst_ae_filter_load_model (self, backend, &path, &model_default,
+        &error);
     if (!model) {
       if (error->domain == GST_RESOURCE_ERROR) {
         gst_element_message_full (GST_ELEMENT (self), GST_MESSAGE_ERROR,
@@ -400,21 +502,11 @@ gst_ae_filter_start (GstBaseTransform * trans)
       } else {
         gst_ae_filter_post_error (self, error, path);
       }
+      ae_engine_free (engine);
       return FALSE;
     }
   }
   const AeGraph *graph = ae_model_get_graph (model);
-
-  AeEngineParams params = {
-    .device = g_strcmp0 (device, "auto") == 0 ? NULL : device,
-    .threads = threads,
-  };
-  AeEngine *engine = ae_engine_new (&params, &error);
-  if (!engine) {
-    gst_ae_filter_post_error (self, error, device);
-    ae_model_unref (model);
-    return FALSE;
-  }
 
   GST_INFO_OBJECT (self, "model %s (%s, %s, scale %d) on %s, %d threads",
       ae_model_get_name (model), ae_task_name (ae_graph_get_task (graph)),
@@ -426,6 +518,7 @@ gst_ae_filter_start (GstBaseTransform * trans)
   g_clear_pointer (&priv->model, ae_model_unref);
   priv->model = model;
   priv->model_failed = FALSE;
+  priv->model_default = model_default;
   g_mutex_unlock (&priv->model_lock);
   priv->engine = engine;
   GST_OBJECT_LOCK (self);
@@ -447,6 +540,7 @@ gst_ae_filter_stop (GstBaseTransform * trans)
   g_mutex_lock (&priv->model_lock);
   g_clear_pointer (&priv->model, ae_model_unref);
   priv->model_failed = FALSE;
+  priv->model_default = NULL;
   g_mutex_unlock (&priv->model_lock);
   priv->plan_width = priv->plan_height = 0;
   GST_OBJECT_LOCK (self);
@@ -466,10 +560,16 @@ gst_ae_filter_video_format (GstVideoFormat format, AeFrameFormat * out)
 {
   switch (format) {
     case GST_VIDEO_FORMAT_GRAY8:
-    case GST_VIDEO_FORMAT_I420:
-    case GST_VIDEO_FORMAT_NV12:
-    case GST_VIDEO_FORMAT_Y444:
       *out = AE_FRAME_GRAY8;
+      return TRUE;
+    case GST_VIDEO_FORMAT_I420:
+      *out = AE_FRAME_I420;
+      return TRUE;
+    case GST_VIDEO_FORMAT_NV12:
+      *out = AE_FRAME_NV12;
+      return TRUE;
+    case GST_VIDEO_FORMAT_Y444:
+      *out = AE_FRAME_Y444;
       return TRUE;
     case GST_VIDEO_FORMAT_RGBA:
       *out = AE_FRAME_RGBA;
@@ -522,7 +622,12 @@ gst_ae_filter_map_frame (GstVideoFrame * vframe, AeFrame * out)
     .stride = GST_VIDEO_FRAME_PLANE_STRIDE (vframe, 0),
     .matrix = info->colorimetry.matrix == GST_VIDEO_COLOR_MATRIX_BT709 ?
         AE_MATRIX_BT709 : AE_MATRIX_BT601,
+    .full_range = info->colorimetry.range == GST_VIDEO_COLOR_RANGE_0_255,
   };
+  for (guint p = 1; p < GST_VIDEO_FRAME_N_PLANES (vframe) && p < 3; p++) {
+    out->chroma[p - 1] = GST_VIDEO_FRAME_PLANE_DATA (vframe, p);
+    out->chroma_stride[p - 1] = GST_VIDEO_FRAME_PLANE_STRIDE (vframe, p);
+  }
   return TRUE;
 }
 
@@ -545,17 +650,9 @@ gst_ae_filter_set_info (GstVideoFilter * filter, GstCaps * incaps,
             GST_VIDEO_FORMAT_INFO_NAME (finfo)), (NULL));
     return FALSE;
   }
-  /* A 3-channel model on a luma plane would need YUV -> RGB conversion,
-   * which the elements do not do yet: refuse it clearly. */
-  if (ae_graph_get_color (ae_model_get_graph (priv->model)) == AE_COLOR_RGB
-      && format == AE_FRAME_GRAY8) {
-    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
-        ("model %s works on RGB colour; %s does not convert %s to RGB yet, "
-            "put videoconvert before it", ae_model_get_name (priv->model),
-            gst_ae_filter_element_name (self),
-            GST_VIDEO_FORMAT_INFO_NAME (finfo)), (NULL));
-    return FALSE;
-  }
+  GST_DEBUG_OBJECT (self, "%s %dx%d, %s model", GST_VIDEO_INFO_NAME (in_info),
+      GST_VIDEO_INFO_WIDTH (in_info), GST_VIDEO_INFO_HEIGHT (in_info),
+      ae_color_name (ae_graph_get_color (ae_model_get_graph (priv->model))));
 
   gint width = GST_VIDEO_INFO_WIDTH (in_info);
   gint height = GST_VIDEO_INFO_HEIGHT (in_info);
@@ -602,9 +699,10 @@ gst_ae_filter_run (GstAeFilter * self, GstVideoFrame * in,
   if (!ae_plan_run (priv->plan, &fin, &fout, error))
     return FALSE;
 
-  /* chroma is copied only between frames of the same size (scale 1); a
-   * scaling subclass fills the chroma planes itself */
-  if (in != out && gst_ae_filter_format_is_yuv (in->info.finfo) &&
+  /* a luma model leaves the chroma: it is copied only between frames of
+   * the same size (scale 1); a scaling subclass fills it itself */
+  if (in != out && gst_ae_filter_model_is_luma (self) &&
+      gst_ae_filter_format_is_yuv (in->info.finfo) &&
       GST_VIDEO_FRAME_WIDTH (in) == GST_VIDEO_FRAME_WIDTH (out) &&
       GST_VIDEO_FRAME_HEIGHT (in) == GST_VIDEO_FRAME_HEIGHT (out)) {
     for (guint p = 1; p < GST_VIDEO_FRAME_N_PLANES (in); p++)
@@ -619,4 +717,14 @@ gst_ae_filter_get_model (GstAeFilter * self)
   GstAeFilterPrivate *priv = gst_ae_filter_get_instance_private (self);
 
   return priv->model;
+}
+
+gboolean
+gst_ae_filter_model_is_luma (GstAeFilter * self)
+{
+  GstAeFilterPrivate *priv = gst_ae_filter_get_instance_private (self);
+
+  g_return_val_if_fail (priv->model != NULL, TRUE);
+  return ae_graph_get_color (ae_model_get_graph (priv->model)) ==
+      AE_COLOR_LUMA;
 }

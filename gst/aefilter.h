@@ -17,9 +17,9 @@
 
 G_BEGIN_DECLS
 
-/* The raw video formats every autoencoder element accepts: GRAY8 and the Y
- * plane of the planar/semi-planar YUV formats, and the interleaved RGB
- * family. */
+/* The raw video formats every autoencoder element accepts: GRAY8, the
+ * planar/semi-planar YUV formats (luma models work on Y', RGB models on
+ * R'G'B' converted in the engine) and the interleaved RGB family. */
 #define GST_AE_FILTER_FORMATS \
   "{ GRAY8, I420, NV12, Y444, RGBA, BGRA, ARGB, ABGR, RGBx, BGRx, xRGB, " \
   "xBGR, RGB, BGR }"
@@ -35,27 +35,40 @@ struct _GstAeFilterClass
 
   /* The task a model must have (AE_TASK_DENOISE, ...). */
   AeTask task;
-  /* File name of the shipped model used when `model` is unset, looked up
-   * in AE_MODEL_PATH and then the installed models directory. */
+  /* File names of the shipped models used when `model` is unset, looked
+   * up in AE_MODEL_PATH and then the installed models directory: the
+   * quality model on a GPU backend, the fast one (if set) on the CPU. */
   const char *default_model;
+  const char *default_model_fast;
 
   gpointer padding[GST_PADDING];
 };
 
-/* Maps @vframe onto @out: GRAY8 and the Y plane of YUV formats become
- * AE_FRAME_GRAY8 with the plane's stride; the RGB family becomes the
- * matching AeFrameFormat; the matrix comes from the colorimetry (BT.709 or
- * else BT.601). FALSE for a format outside GST_AE_FILTER_FORMATS. The
- * frame's data stays owned by @vframe. */
+/* Property id of a `model` property a subclass installs with
+ * gst_ae_filter_class_install_model_property(); its set_property and
+ * get_property pass ids they do not know on to the parent class. */
+#define GST_AE_FILTER_PROP_MODEL 0x1000
+
+/* Installs on @klass (a subclass) the `model` property with a blurb that
+ * names its default models; set default_model[_fast] first. */
+void gst_ae_filter_class_install_model_property (GstAeFilterClass * klass);
+
+/* Maps @vframe onto @out: GRAY8 and the RGB family become the matching
+ * AeFrameFormat; I420, NV12 and Y444 become the YUV frame formats with
+ * their chroma planes and range; the matrix comes from the colorimetry
+ * (BT.709 or else BT.601). FALSE for a format outside
+ * GST_AE_FILTER_FORMATS. The frame's data stays owned by @vframe. */
 gboolean gst_ae_filter_map_frame (GstVideoFrame * vframe, AeFrame * out);
 
 /* TRUE if @finfo is one of the YUV formats whose first plane is luma. */
 gboolean gst_ae_filter_format_is_yuv (const GstVideoFormatInfo * finfo);
 
 /* Runs the plan on @in into @out (both of the negotiated format; @out is
- * scale times larger) and, for YUV, copies the chroma planes of @in into
- * @out when both frames have the same size (else the caller fills them). Streaming thread only. FALSE with
- * @error set on failure (the caller posts the element error). */
+ * scale times larger). For YUV with a luma model it copies the chroma
+ * planes of @in into @out when both frames have the same size (else the
+ * caller fills them); RGB models write the chroma themselves. Streaming
+ * thread only. FALSE with @error set on failure (the caller posts the
+ * element error). */
 gboolean gst_ae_filter_run (GstAeFilter * self, GstVideoFrame * in,
     GstVideoFrame * out, GError ** error);
 
@@ -67,5 +80,8 @@ gint gst_ae_filter_get_scale (GstAeFilter * self);
 
 /* The loaded model (owned by the filter; valid between start and stop). */
 AeModel *gst_ae_filter_get_model (GstAeFilter * self);
+
+/* TRUE if the loaded model works on luma (Y') only. */
+gboolean gst_ae_filter_model_is_luma (GstAeFilter * self);
 
 G_END_DECLS

@@ -7,22 +7,25 @@
  * and taller than the input; format, framerate and pixel aspect ratio are
  * kept. A luma model on YUV video upscales the Y plane with the network and
  * the chroma planes bilinearly; on RGB video it upscales Y' and
- * interpolates Cb and Cr bilinearly (done by the engine).
+ * interpolates Cb and Cr bilinearly (done by the engine). An RGB model on
+ * YUV video sees R'G'B' converted from Y'CbCr and writes all planes.
  *
- * The default model, `superres-x2-luma.safetensors`, is not shipped yet:
- * until the trainer produces it, set the `model` property.
+ * Without `model`, the shipped x2 model for the backend that runs is used:
+ * superres-x2-luma-fast.safetensors on the CPU, superres-x2-luma.safetensors
+ * on a GPU. Any scale a model declares (2, 3, 4) works.
  *
  * Caps: the scale is known only once the model is loaded, which happens on
  * demand when caps are first transformed (or in start()). While no model
  * can be loaded the caps pass through unscaled; start() then fails with the
  * loading error, so nothing streams with wrong caps. On the source side only
- * sizes that are exact multiples of the scale are accepted.
+ * sizes that are exact multiples of the scale are accepted; fixation prefers
+ * exactly the input size times the scale, and the input's format,
+ * framerate and colorimetry.
  *
  * ## Example launch line
  * |[
  * gst-launch-1.0 videotestsrc ! video/x-raw,width=320,height=240 ! \
- *     aesuperres model=superres-x2-luma.safetensors ! videoconvert ! \
- *     autovideosink
+ *     aesuperres ! videoconvert ! autovideosink
  * ]|
  */
 #ifdef HAVE_CONFIG_H
@@ -55,6 +58,8 @@ GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (aesuperres, "aesuperres",
 
 static GstCaps *gst_ae_superres_transform_caps (GstBaseTransform * trans,
     GstPadDirection direction, GstCaps * caps, GstCaps * filter);
+static GstCaps *gst_ae_superres_fixate_caps (GstBaseTransform * trans,
+    GstPadDirection direction, GstCaps * caps, GstCaps * othercaps);
 static gboolean gst_ae_superres_set_info (GstVideoFilter * filter,
     GstCaps * incaps, GstVideoInfo * in_info, GstCaps * outcaps,
     GstVideoInfo * out_info);
@@ -71,7 +76,9 @@ gst_ae_superres_class_init (GstAeSuperresClass * klass)
 
   gst_element_class_set_static_metadata (element_class,
       "Autoencoder super-resolution", "Filter/Effect/Video/Scaler",
-      "Upscales video with a convolutional network by the model's scale",
+      "Upscales video with a convolutional network by the model's scale "
+      "(default model: superres-x2-luma-fast on the CPU, superres-x2-luma "
+      "on a GPU)",
       "gst-autoencoder developers");
   gst_element_class_add_static_pad_template (element_class,
       &gst_ae_superres_sink_template);
@@ -80,13 +87,15 @@ gst_ae_superres_class_init (GstAeSuperresClass * klass)
 
   trans_class->transform_caps =
       GST_DEBUG_FUNCPTR (gst_ae_superres_transform_caps);
+  trans_class->fixate_caps = GST_DEBUG_FUNCPTR (gst_ae_superres_fixate_caps);
   vfilter_class->set_info = GST_DEBUG_FUNCPTR (gst_ae_superres_set_info);
   vfilter_class->transform_frame =
       GST_DEBUG_FUNCPTR (gst_ae_superres_transform_frame);
 
   ae_class->task = AE_TASK_SUPERRES;
-  /* not shipped yet: `model` must be set until the trainer produces it */
   ae_class->default_model = "superres-x2-luma.safetensors";
+  ae_class->default_model_fast = "superres-x2-luma-fast.safetensors";
+  gst_ae_filter_class_install_model_property (ae_class);
 }
 
 static void
@@ -206,6 +215,47 @@ gst_ae_superres_transform_caps (GstBaseTransform * trans,
   return ret;
 }
 
+/* Fixes @othercaps as close as it allows to @caps scaled: the size times
+ * the scale (sink -> src) or divided by it, then the input's other fields
+ * where several values are left. */
+static GstCaps *
+gst_ae_superres_fixate_caps (GstBaseTransform * trans,
+    GstPadDirection direction, GstCaps * caps, GstCaps * othercaps)
+{
+  static const gchar *copied[] = { "format", "framerate",
+    "pixel-aspect-ratio", "colorimetry", "chroma-site", "interlace-mode"
+  };
+  const gint scale = gst_ae_filter_get_scale (GST_AE_FILTER (trans));
+  const GstStructure *in = gst_caps_get_structure (caps, 0);
+  GstStructure *out;
+  gint width, height;
+
+  othercaps = gst_caps_make_writable (gst_caps_truncate (othercaps));
+  out = gst_caps_get_structure (othercaps, 0);
+  if (gst_structure_get_int (in, "width", &width) &&
+      gst_structure_get_int (in, "height", &height)) {
+    if (direction == GST_PAD_SINK) {
+      width = width > G_MAXINT / scale ? G_MAXINT : width * scale;
+      height = height > G_MAXINT / scale ? G_MAXINT : height * scale;
+    } else {
+      width /= scale;
+      height /= scale;
+    }
+    gst_structure_fixate_field_nearest_int (out, "width", width);
+    gst_structure_fixate_field_nearest_int (out, "height", height);
+  }
+  for (guint i = 0; i < G_N_ELEMENTS (copied); i++) {
+    const GValue *v = gst_structure_get_value (in, copied[i]);
+    const GValue *o = gst_structure_get_value (out, copied[i]);
+    if (v && o && !gst_value_is_fixed (o) &&
+        gst_value_can_intersect (v, o))
+      gst_structure_set_value (out, copied[i], v);
+  }
+  othercaps = gst_caps_fixate (othercaps);
+  GST_DEBUG_OBJECT (trans, "fixated to %" GST_PTR_FORMAT, othercaps);
+  return othercaps;
+}
+
 static gboolean
 gst_ae_superres_set_info (GstVideoFilter * filter, GstCaps * incaps,
     GstVideoInfo * in_info, GstCaps * outcaps, GstVideoInfo * out_info)
@@ -305,7 +355,8 @@ gst_ae_superres_transform_frame (GstVideoFilter * filter,
     g_clear_error (&error);
     return GST_FLOW_ERROR;
   }
-  if (gst_ae_filter_format_is_yuv (in_frame->info.finfo)) {
+  if (gst_ae_filter_format_is_yuv (in_frame->info.finfo) &&
+      gst_ae_filter_model_is_luma (self)) {
     for (guint c = 1; c < GST_VIDEO_FRAME_N_COMPONENTS (in_frame); c++)
       gst_ae_superres_resize_comp (in_frame, out_frame, c);
   }
