@@ -28,6 +28,8 @@ static const Command commands[] = {
         "receptive field"},
 #ifdef AE_HAVE_GST
   {"run", ae_cmd_run, "apply a model to an image or video file"},
+  {"compare", ae_cmd_compare, "PSNR/SSIM between two media files, frame "
+        "by frame"},
 #endif
   {"bench", ae_cmd_bench, "time a model on a synthetic frame "
         "(ms/frame, GFLOP/s, per layer)"},
