@@ -3,6 +3,7 @@
  *   ae-model info MODEL [--json]
  *   ae-model run MODEL INPUT OUTPUT [--device D] [--threads N] [--tile N]
  *   ae-model bench MODEL [--size WxH] [--layers] [--gemm] ...
+ *   ae-model eval MODEL DATA [--sigma S ...] [--labels FILE] [--json] ...
  *
  * Each subcommand lives in its own file (ae-model-info.c, ae-model-run.c,
  * ae-model-bench.c); this one dispatches and holds what they share.
@@ -28,6 +29,8 @@ static const Command commands[] = {
         "receptive field"},
 #ifdef AE_HAVE_GST
   {"run", ae_cmd_run, "apply a model to an image or video file"},
+  {"eval", ae_cmd_eval, "measure a model's quality (PSNR/SSIM, ROC AUC) "
+        "against its baseline"},
   {"compare", ae_cmd_compare, "PSNR/SSIM between two media files, frame "
         "by frame"},
 #endif
@@ -149,9 +152,9 @@ main (int argc, char **argv)
     }
   }
 #ifndef AE_HAVE_GST
-  if (g_str_equal (argv[1], "run")) {
-    g_printerr ("ae-model: this build has no GStreamer, which 'run' needs "
-        "to read and write media (configure with -Dgst=enabled)\n");
+  if (g_str_equal (argv[1], "run") || g_str_equal (argv[1], "eval")) {
+    g_printerr ("ae-model: this build has no GStreamer, which '%s' needs "
+        "to read media (configure with -Dgst=enabled)\n", argv[1]);
     return AE_EXIT_FAILURE;
   }
 #endif
