@@ -53,6 +53,14 @@ static const Case cases[] = {
    "{\"name\":\"m\",\"op\":\"conv2d\",\"inputs\":[\"u\"],\"out\":8,\"kernel\":3,\"padding\":1,\"act\":\"tanh\"},"
    "{\"name\":\"s\",\"op\":\"pixel_shuffle\",\"inputs\":[\"m\"],\"factor\":2},",
    "s", "mse", NULL, 8},
+  {"unshuffle4-wide", "denoise", 1,
+   "{\"name\":\"u\",\"op\":\"pixel_unshuffle\",\"inputs\":[\"a\"],\"factor\":4},"
+   "{\"name\":\"c1\",\"op\":\"conv2d\",\"inputs\":[\"u\"],\"out\":32,\"kernel\":3,\"padding\":1,\"act\":\"tanh\"},"
+   "{\"name\":\"c2\",\"op\":\"conv2d\",\"inputs\":[\"c1\"],\"out\":32,\"kernel\":3,\"padding\":1,\"act\":\"tanh\"},"
+   "{\"name\":\"o\",\"op\":\"conv2d\",\"inputs\":[\"c2\"],\"out\":16,\"kernel\":3,\"padding\":1,\"act\":\"none\"},"
+   "{\"name\":\"s\",\"op\":\"pixel_shuffle\",\"inputs\":[\"o\"],\"factor\":4},"
+   "{\"name\":\"r\",\"op\":\"add\",\"inputs\":[\"s\",\"input\"]},",
+   "r", "mse", NULL, 16},
   {"shuffle-superres", "superres", 3,
    "{\"name\":\"m\",\"op\":\"conv2d\",\"inputs\":[\"a\"],\"out\":18,\"kernel\":3,\"padding\":1,\"act\":\"tanh\"},"
    "{\"name\":\"s\",\"op\":\"pixel_shuffle\",\"inputs\":[\"m\"],\"factor\":3},",

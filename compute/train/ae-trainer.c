@@ -1,6 +1,7 @@
 #include "ae-trainer.h"
 #include "ae-backward.h"
 #include "ae-cpu-ops.h"
+#include "ae-degrade.h"
 #include "ae-error.h"
 #include "ae-parallel.h"
 
@@ -264,33 +265,11 @@ ae_trainer_new (AeModel *m, const AeTrainerParams *p, GError **error)
   return g_steal_pointer (&t);
 }
 
-/* splitmix64: a small, well-mixed generator for reproducible noise */
-static guint64
-mix (guint64 *s)
-{
-  guint64 z = (*s += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
-static double
-uniform (guint64 *s)
-{
-  return (mix (s) >> 11) * (1.0 / 9007199254740992.0);
-}
-
-static double
-gaussian (guint64 *s)
-{
-  double u = 1.0 - uniform (s), v = uniform (s);
-  return sqrt (-2 * log (u)) * cos (2 * G_PI * v);
-}
-
 void
 ae_trainer_init_weights (AeTrainer *t, guint64 seed)
 {
-  guint64 s = seed ^ 0x5eedf00dull;
+  AeRng rng;
+  ae_rng_init (&rng, seed, 0);
 
   for (int i = 1; i <= t->n_nodes; i++) {
     const AeNode *nd;
@@ -315,7 +294,7 @@ ae_trainer_init_weights (AeTrainer *t, guint64 seed)
     gboolean rectified = c->act == AE_ACT_RELU || c->act == AE_ACT_LEAKY_RELU;
     double bound = sqrt ((rectified ? 6.0 : 3.0) / MAX (fan_in, 1.0));
     for (gsize j = 0; j < weight_size (nd); j++)
-      w[j] = (float) ((2 * uniform (&s) - 1) * bound);
+      w[j] = (float) ((2 * ae_rng_uniform (&rng) - 1) * bound);
     if (b)
       memset (b, 0, sizeof (float) * nd->channels);
   }
@@ -361,12 +340,14 @@ forward_sample (AeTrainer *t, Worker *wk, int s)
 
     if (i == t->vnode && t->backward) {
       gsize sz = shape_size (t->shapes[i]);
-      guint64 rs = t->p.seed ^ ((guint64) t->step << 20) ^ (guint64) s;
+      AeRng rng;
+      /* one stream per (step, sample): noise independent of the threads */
+      ae_rng_init (&rng, t->p.seed, (guint64) t->step * t->p.batch + s);
       run_conv (wk, &t->lv_node, ins[0], t->lv_packed, t->lv_thin, t->lv_b,
           wk->logvar, t->shapes[i]);
       for (gsize j = 0; j < sz; j++)
         wk->z[j] = wk->act[i][j] + expf (0.5f * wk->logvar[j])
-            * (float) gaussian (&rs);
+            * (float) ae_rng_normal (&rng);
     }
   }
 }

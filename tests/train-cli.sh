@@ -1,0 +1,130 @@
+#!/bin/bash
+# ae-train end to end on a tiny generated set (TAP): a short run lowers the
+# loss and writes a model that loads and runs; a resumed run continues the
+# same run (same weights as uninterrupted); Ctrl-C saves a checkpoint; bad
+# inputs fail with a clear message and leave no model file.
+# Usage: train-cli.sh AE-TRAIN AE-MODEL
+set -u
+train=$1
+model=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+n=0
+failed=0
+
+ok() {  # description, command...
+  local what=$1
+  shift
+  n=$((n + 1))
+  if "$@" >"$tmp/out" 2>&1; then
+    echo "ok $n - $what"
+  else
+    echo "not ok $n - $what"
+    sed 's/^/# /' "$tmp/out"
+    failed=$((failed + 1))
+  fi
+}
+
+# A command that must fail, print @pattern on stderr and leave no model.
+fails() {  # description, pattern, command...
+  local what=$1 pattern=$2
+  shift 2
+  n=$((n + 1))
+  rm -f "$tmp/bad.safetensors"
+  if "$@" >"$tmp/out" 2>&1; then
+    echo "not ok $n - $what: succeeded"
+    failed=$((failed + 1))
+  elif ! grep -q -- "$pattern" "$tmp/out"; then
+    echo "not ok $n - $what: no '$pattern' in the message"
+    sed 's/^/# /' "$tmp/out"
+    failed=$((failed + 1))
+  elif [ -e "$tmp/bad.safetensors" ]; then
+    echo "not ok $n - $what: a model file was written"
+    failed=$((failed + 1))
+  else
+    echo "ok $n - $what"
+  fi
+}
+
+# Twelve 48x48 images with structure to learn from.
+mkdir -p "$tmp/imgs" "$tmp/empty" "$tmp/corrupt"
+gst-launch-1.0 -q videotestsrc pattern=zone-plate kx2=20 ky2=20 kt=5 \
+  num-buffers=6 ! video/x-raw,width=48,height=48 ! pngenc \
+  ! multifilesink location="$tmp/imgs/zp%02d.png"
+gst-launch-1.0 -q videotestsrc pattern=ball num-buffers=6 \
+  ! video/x-raw,width=48,height=48 ! pngenc \
+  ! multifilesink location="$tmp/imgs/ball%02d.png"
+head -c 3000 /dev/urandom >"$tmp/corrupt/photo.png"
+
+common=(--task denoise --data "$tmp/imgs" --batch 4 --patch 16 --val 2
+  --sigma 10,30 --threads 2 --seed 3 --log-every 20)
+
+loss_at() {  # log, step → the loss printed for that step
+  awk -v s="step $2/" 'index($0, s) == 1 { print $4 }' "$1"
+}
+
+run_short() {
+  "$train" "${common[@]}" --steps 200 --val-every 100 --checkpoint-every 100 \
+    -o "$tmp/m.safetensors" >"$tmp/log" 2>&1 || return 1
+  local first last
+  first=$(loss_at "$tmp/log" 20)
+  last=$(loss_at "$tmp/log" 200)
+  echo "loss at step 20: $first, at 200: $last"
+  awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < 0.8 * a) }'
+}
+ok "200 steps lower the loss" run_short
+ok "the model loads" "$model" info "$tmp/m.safetensors"
+ok "the model runs" "$model" run "$tmp/m.safetensors" "$tmp/imgs/zp00.png" \
+  "$tmp/out.png"
+ok "a checkpoint was written" test -s "$tmp/m.safetensors.ckpt"
+
+# Tensor bytes of a safetensors file, without the header (whose training
+# metadata records the wall time).
+payload() {
+  python3 -c 'import struct,sys
+d=open(sys.argv[1],"rb").read()
+n=struct.unpack("<Q",d[:8])[0]
+sys.stdout.buffer.write(d[8+n:])' "$1"
+}
+resume_same() {
+  payload "$tmp/m.safetensors" >"$tmp/uninterrupted"
+  "$train" --resume "$tmp/m.safetensors.ckpt" >"$tmp/log2" 2>&1 || return 1
+  grep -q "resuming at step 100" "$tmp/log2" || return 1
+  payload "$tmp/m.safetensors" | cmp - "$tmp/uninterrupted"
+}
+ok "resuming at step 100 gives the uninterrupted run's weights" resume_same
+
+interrupt() {
+  "$train" "${common[@]}" --steps 1000000 -o "$tmp/i.safetensors" \
+    >"$tmp/log3" 2>&1 &
+  local pid=$!
+  sleep 3
+  kill -INT $pid
+  wait $pid
+  local rc=$?
+  [ $rc -eq 130 ] || { echo "exit status $rc"; return 1; }
+  [ ! -e "$tmp/i.safetensors" ] || { echo "model written"; return 1; }
+  grep -q "ae-train --resume" "$tmp/log3" || return 1
+  "$train" --resume "$tmp/i.safetensors.ckpt" --steps 40 \
+    >"$tmp/log4" 2>&1 || { cat "$tmp/log4"; return 1; }
+}
+ok "Ctrl-C saves a checkpoint that resumes" interrupt
+
+bad=(--task denoise --batch 2 --patch 16 --steps 5 -o "$tmp/bad.safetensors")
+fails "missing folder" "no-such-dir" "$train" "${bad[@]}" --data "$tmp/no-such-dir"
+fails "empty folder" "empty" "$train" "${bad[@]}" --data "$tmp/empty"
+fails "corrupt image" "photo.png" "$train" "${bad[@]}" --data "$tmp/corrupt"
+fails "patch larger than the frames" "smaller" "$train" "${bad[@]}" \
+  --data "$tmp/imgs" --patch 64
+fails "pipeline that errors" "no-such-element" "$train" "${bad[@]}" \
+  --data "videotestsrc num-buffers=3 ! no-such-element"
+fails "wrong preset for the task" "is for superres" "$train" "${bad[@]}" \
+  --data "$tmp/imgs" --preset sr-fast
+fails "patch not a multiple of the stride" "multiple of its stride" \
+  "$train" "${bad[@]}" --data "$tmp/imgs" --patch 18
+fails "unknown option value" "--loss" "$train" "${bad[@]}" --data "$tmp/imgs" \
+  --loss l3
+fails "corrupt checkpoint" "cannot resume" "$train" --resume "$tmp/corrupt/photo.png"
+
+echo "1..$n"
+[ $failed -eq 0 ]

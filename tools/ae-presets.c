@@ -1,0 +1,207 @@
+/* The presets, written out node by node. FLOPs are quoted per input pixel
+ * for luma (ae-model info prints the exact figure). Channel counts after
+ * the first layer are multiples of 8, which the CPU's direct kernels want. */
+#include "ae-presets.h"
+
+#include <string.h>
+
+typedef struct {
+  GString *s;
+  int n;
+} Graph;
+
+static void
+begin (Graph *g, const char *task, AeColor color, int scale)
+{
+  g->s = g_string_new (NULL);
+  g->n = 0;
+  g_string_append_printf (g->s, "{\"task\":\"%s\",\"color\":\"%s\","
+      "\"scale\":%d,\"nodes\":[", task, ae_color_name (color), scale);
+}
+
+static void
+node (Graph *g, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
+
+static void
+node (Graph *g, const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  g_string_append (g->s, g->n++ ? ",\n {" : "\n {");
+  g_string_append_vprintf (g->s, fmt, ap);
+  g_string_append_c (g->s, '}');
+  va_end (ap);
+}
+
+static void
+conv (Graph *g, const char *name, const char *in, int out, int k, int stride,
+    const char *act)
+{
+  node (g, "\"name\":\"%s\",\"op\":\"conv2d\",\"inputs\":[\"%s\"],"
+      "\"out\":%d,\"kernel\":%d,\"stride\":%d,\"padding\":%d,\"act\":\"%s\"",
+      name, in, out, k, stride, k / 2, act);
+}
+
+static void
+resample (Graph *g, const char *name, const char *op, const char *in,
+    int factor)
+{
+  node (g, "\"name\":\"%s\",\"op\":\"%s\",\"inputs\":[\"%s\"],"
+      "\"factor\":%d", name, op, in, factor);
+}
+
+static char *
+end (Graph *g, const char *output)
+{
+  g_string_append_printf (g->s, "\n],\"output\":\"%s\"}", output);
+  return g_string_free (g->s, FALSE);
+}
+
+static int
+channels (AeColor color)
+{
+  return color == AE_COLOR_RGB ? 3 : 1;
+}
+
+/* Residual denoiser at quarter resolution behind pixel_unshuffle: the
+ * cheapest way to see a wide neighbourhood. About 7 kFLOP per pixel. */
+static char *
+build_dn_fast (AeColor color, int scale)
+{
+  Graph g;
+  int c = channels (color);
+  /* RGB's wider first and last layers cost one middle layer */
+  int depth = color == AE_COLOR_RGB ? 5 : 6;
+  char prev[16] = "u", name[16];
+  begin (&g, "denoise", color, 1);
+  resample (&g, "u", "pixel_unshuffle", "input", 4);
+  for (int i = 1; i <= depth; i++) {
+    g_snprintf (name, sizeof name, "c%d", i);
+    conv (&g, name, prev, 32, 3, 1, "relu");
+    strcpy (prev, name);
+  }
+  conv (&g, "o", prev, 16 * c, 3, 1, "none");
+  resample (&g, "s", "pixel_shuffle", "o", 4);
+  node (&g, "\"name\":\"y\",\"op\":\"add\",\"inputs\":[\"s\",\"input\"]");
+  return end (&g, "y");
+}
+
+/* Residual two-level U-Net: half resolution behind pixel_unshuffle, a
+ * quarter-resolution middle, one skip. About 100 kFLOP per pixel. */
+static char *
+build_dn_unet (AeColor color, int scale)
+{
+  Graph g;
+  int c = channels (color);
+  begin (&g, "denoise", color, 1);
+  resample (&g, "u", "pixel_unshuffle", "input", 2);
+  conv (&g, "e1", "u", 48, 3, 1, "relu");
+  conv (&g, "e2", "e1", 48, 3, 1, "relu");
+  conv (&g, "d", "e2", 96, 3, 2, "relu");
+  conv (&g, "m1", "d", 96, 3, 1, "relu");
+  conv (&g, "m2", "m1", 96, 3, 1, "relu");
+  conv (&g, "m3", "m2", 96, 3, 1, "relu");
+  conv (&g, "m4", "m3", 96, 3, 1, "relu");
+  conv (&g, "p", "m4", 192, 1, 1, "none");
+  resample (&g, "up", "pixel_shuffle", "p", 2);
+  node (&g, "\"name\":\"cat\",\"op\":\"concat\",\"inputs\":[\"up\",\"e2\"]");
+  conv (&g, "f1", "cat", 48, 3, 1, "relu");
+  conv (&g, "f2", "f1", 48, 3, 1, "relu");
+  conv (&g, "o", "f2", 4 * c, 3, 1, "none");
+  resample (&g, "s", "pixel_shuffle", "o", 2);
+  node (&g, "\"name\":\"y\",\"op\":\"add\",\"inputs\":[\"s\",\"input\"]");
+  return end (&g, "y");
+}
+
+/* ESPCN-style: every layer at low resolution, pixel_shuffle at the end,
+ * learning the residual over a bilinear upscale. */
+static char *
+build_sr (AeColor color, int scale, int width, int depth)
+{
+  Graph g;
+  int c = channels (color);
+  char prev[16] = "input", name[16];
+  begin (&g, "superres", color, scale);
+  for (int i = 1; i <= depth; i++) {
+    g_snprintf (name, sizeof name, "c%d", i);
+    conv (&g, name, prev, width, 3, 1, "relu");
+    strcpy (prev, name);
+  }
+  conv (&g, "o", prev, c * scale * scale, 3, 1, "none");
+  resample (&g, "s", "pixel_shuffle", "o", scale);
+  node (&g, "\"name\":\"b\",\"op\":\"upsample\",\"inputs\":[\"input\"],"
+      "\"factor\":%d,\"mode\":\"bilinear\"", scale);
+  node (&g, "\"name\":\"y\",\"op\":\"add\",\"inputs\":[\"s\",\"b\"]");
+  return end (&g, "y");
+}
+
+static char *
+build_sr_fast (AeColor color, int scale)
+{
+  return build_sr (color, scale, 24, 3);
+}
+
+static char *
+build_sr_espcn (AeColor color, int scale)
+{
+  return build_sr (color, scale, 48, 7);
+}
+
+/* Undercomplete convolutional autoencoder without skips: 1/8 resolution,
+ * 8 latent channels (an eighth of a value per input pixel), so it can only
+ * reproduce what it has learnt the scene looks like. */
+static char *
+build_ae_bottleneck (AeColor color, int scale)
+{
+  Graph g;
+  int c = channels (color);
+  begin (&g, "anomaly", color, 1);
+  conv (&g, "e1", "input", 16, 3, 2, "relu");
+  conv (&g, "e2", "e1", 32, 3, 2, "relu");
+  conv (&g, "e3", "e2", 32, 3, 2, "relu");
+  conv (&g, "z", "e3", 8, 3, 1, "none");
+  node (&g, "\"name\":\"d1\",\"op\":\"conv_transpose2d\",\"inputs\":[\"z\"],"
+      "\"out\":32,\"kernel\":4,\"stride\":2,\"padding\":1,\"act\":\"relu\"");
+  node (&g, "\"name\":\"d2\",\"op\":\"conv_transpose2d\",\"inputs\":[\"d1\"],"
+      "\"out\":32,\"kernel\":4,\"stride\":2,\"padding\":1,\"act\":\"relu\"");
+  node (&g, "\"name\":\"d3\",\"op\":\"conv_transpose2d\",\"inputs\":[\"d2\"],"
+      "\"out\":16,\"kernel\":4,\"stride\":2,\"padding\":1,\"act\":\"relu\"");
+  conv (&g, "y", "d3", c, 3, 1, "sigmoid");
+  return end (&g, "y");
+}
+
+const AePreset ae_presets[] = {
+  {"dn-fast", AE_TASK_DENOISE, "residual CNN at 1/4 resolution behind "
+        "pixel_unshuffle; ~7 kFLOP/pixel, real time on 2 CPU cores",
+      build_dn_fast},
+  {"dn-unet", AE_TASK_DENOISE, "residual two-level U-Net from 1/2 "
+        "resolution; ~100 kFLOP/pixel, for GPUs", build_dn_unet},
+  {"sr-fast", AE_TASK_SUPERRES, "ESPCN-style, 3 layers of 24 channels at "
+        "low resolution + bilinear residual; ~6 kFLOP/output pixel (x2)",
+      build_sr_fast},
+  {"sr-espcn", AE_TASK_SUPERRES, "ESPCN-style, 7 layers of 48 channels at "
+        "low resolution + bilinear residual; ~65 kFLOP/output pixel (x2)",
+      build_sr_espcn},
+  {"ae-bottleneck", AE_TASK_ANOMALY, "undercomplete autoencoder, 1/8 "
+        "resolution x 8 latent channels, no skips (latent node 'z' for "
+        "--variational)", build_ae_bottleneck},
+  {NULL, 0, NULL, NULL},
+};
+
+const AePreset *
+ae_preset_find (const char *name)
+{
+  for (const AePreset *p = ae_presets; p->name; p++)
+    if (g_strcmp0 (p->name, name) == 0)
+      return p;
+  return NULL;
+}
+
+const AePreset *
+ae_preset_default (AeTask task)
+{
+  static const char *const names[] = { "dn-fast", "sr-fast",
+    "ae-bottleneck"
+  };
+  return ae_preset_find (names[task]);
+}
