@@ -68,6 +68,10 @@ typedef struct
   AeEngine *engine;
   AePlan *plan;
   gint plan_width, plan_height;
+  /* frames run and the time ae_plan_run took, for the element's overhead
+   * (logged at INFO in stop()) */
+  guint64 n_frames;
+  gint64 engine_us;
 } GstAeFilterPrivate;
 
 #define gst_ae_filter_parent_class parent_class
@@ -535,6 +539,12 @@ gst_ae_filter_stop (GstBaseTransform * trans)
   GstAeFilter *self = GST_AE_FILTER (trans);
   GstAeFilterPrivate *priv = gst_ae_filter_get_instance_private (self);
 
+  if (priv->n_frames)
+    GST_INFO_OBJECT (self, "%" G_GUINT64_FORMAT " frames, engine (frame "
+        "conversion and model) %.3f ms/frame", priv->n_frames,
+        priv->engine_us / 1e3 / priv->n_frames);
+  priv->n_frames = 0;
+  priv->engine_us = 0;
   g_clear_pointer (&priv->plan, ae_plan_free);
   g_clear_pointer (&priv->engine, ae_engine_free);
   g_mutex_lock (&priv->model_lock);
@@ -696,8 +706,11 @@ gst_ae_filter_run (GstAeFilter * self, GstVideoFrame * in,
         "unsupported video format");
     return FALSE;
   }
+  gint64 t0 = g_get_monotonic_time ();
   if (!ae_plan_run (priv->plan, &fin, &fout, error))
     return FALSE;
+  priv->engine_us += g_get_monotonic_time () - t0;
+  priv->n_frames++;
 
   /* a luma model leaves the chroma: it is copied only between frames of
    * the same size (scale 1); a scaling subclass fills it itself */

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what gst-autoencoder needs to build, run and test on Debian 12.
-# Usage: scripts/deps.sh [--test|--bench]
+# Usage: scripts/deps.sh [--test|--bench|--demo]
 #   --test   what the test suites use beyond the build (nothing extra today)
-#   --bench  PyTorch and NumPy for bench/bench-cpu.py and the fixture scripts
+#   --bench  PyTorch and NumPy for bench/bench-cpu.py and the fixture scripts;
+#            opencv-doc (vtest.avi) and ffmpeg for bench/bench-elements.sh
+#   --demo   opencv-doc (vtest.avi) for scripts/demo.sh
 set -euo pipefail
 
 pkgs=(
@@ -13,6 +15,13 @@ pkgs=(
 )
 if [ "${1:-}" = "--bench" ]; then
   pkgs+=(python3-numpy python3-torch)
+fi
+# the element demo and benchmark: vtest.avi (opencv-doc), ffmpeg's filters
+if [ "${1:-}" = "--bench" ] || [ "${1:-}" = "--demo" ]; then
+  pkgs+=(opencv-doc)
+fi
+if [ "${1:-}" = "--bench" ]; then
+  pkgs+=(ffmpeg)
 fi
 
 sudo=""
