@@ -53,8 +53,8 @@ void ae_add_poisson_gaussian_noise (const guint8 *src, gsize src_stride,
  * @dst (w x h, @dst_stride). Like MATLAB's imresize: pixel centres map as
  * (x + 0.5) · src/dst - 0.5; when shrinking the kernel is widened by the
  * factor (antialiasing); weights are normalised; samples past the borders
- * are mirrored (-1 -> 0, -2 -> 1); the two passes (vertical, then
- * horizontal) keep floats between them. Writing a region gives exactly the
+ * are mirrored (-1 -> 0, -2 -> 1); floats are kept between the
+ * horizontal and the vertical pass. Writing a region gives exactly the
  * same pixels as resizing the whole image and cropping, which is how
  * training patches match evaluation images. */
 void ae_resize_bicubic (const guint8 *src, gsize src_stride, int src_w,

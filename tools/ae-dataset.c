@@ -33,8 +33,6 @@ image_free (AeImage *im)
   g_free (im);
 }
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (AeImage, image_free)
-
 AeDataset *
 ae_dataset_new (int channels)
 {
@@ -225,15 +223,24 @@ compare_paths (gconstpointer a, gconstpointer b)
   return strcmp (*(char *const *) a, *(char *const *) b);
 }
 
+/* Folders nested deeper than this are taken for a symbolic link loop. */
+#define MAX_FOLDER_DEPTH 32
+
 /* Appends the regular files below @dir to @files (unsorted). */
 static gboolean
-list_files (const char *dir, GPtrArray *files, GError **error)
+list_files (const char *dir, int depth, GPtrArray *files, GError **error)
 {
   g_autoptr (GError) dir_error = NULL;
-  g_autoptr (GDir) d = g_dir_open (dir, 0, &dir_error);
+  g_autoptr (GDir) d = NULL;
   const char *name;
 
-  if (!d) {
+  if (depth > MAX_FOLDER_DEPTH) {
+    g_set_error (error, AE_DATASET_ERROR, AE_DATASET_ERROR_FAILED,
+        "%s: folders nested more than %d deep (a symbolic link loop?)", dir,
+        MAX_FOLDER_DEPTH);
+    return FALSE;
+  }
+  if (!(d = g_dir_open (dir, 0, &dir_error))) {
     g_set_error (error, AE_DATASET_ERROR, AE_DATASET_ERROR_FAILED, "%s",
         dir_error->message);
     return FALSE;
@@ -243,7 +250,7 @@ list_files (const char *dir, GPtrArray *files, GError **error)
       continue;
     char *path = g_build_filename (dir, name, NULL);
     if (g_file_test (path, G_FILE_TEST_IS_DIR)) {
-      gboolean ok = list_files (path, files, error);
+      gboolean ok = list_files (path, depth + 1, files, error);
       g_free (path);
       if (!ok)
         return FALSE;
@@ -280,7 +287,7 @@ static gboolean
 add_folder (AeDataset *ds, const char *dir, GPtrArray *out, GError **error)
 {
   g_autoptr (GPtrArray) files = g_ptr_array_new_with_free_func (g_free);
-  if (!list_files (dir, files, error))
+  if (!list_files (dir, 0, files, error))
     return FALSE;
   g_ptr_array_sort (files, compare_paths);
   if (files->len == 0) {

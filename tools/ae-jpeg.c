@@ -18,6 +18,7 @@ struct _AeJpeg {
   GstBus *bus;
   GstVideoInfo info;
   int quality;                  /* the encoder's current setting */
+  gboolean failed;              /* once failed, never waits again */
 };
 
 static gboolean
@@ -39,6 +40,7 @@ set_pipeline_error (AeJpeg *j, const char *fallback, GError **error)
       GST_MESSAGE_ERROR);
   g_autoptr (GError) err = NULL;
 
+  j->failed = TRUE;
   if (msg)
     gst_message_parse_error (msg, &err, NULL);
   g_set_error (error, AE_DATASET_ERROR, AE_DATASET_ERROR_FAILED,
@@ -111,6 +113,11 @@ ae_jpeg_apply (AeJpeg *j, guint8 *data, gsize stride, int quality,
     GError **error)
 {
   g_return_val_if_fail (quality >= 1 && quality <= 100, FALSE);
+  if (j->failed) {
+    g_set_error (error, AE_DATASET_ERROR, AE_DATASET_ERROR_FAILED,
+        "JPEG round trip: the pipeline failed earlier");
+    return FALSE;
+  }
   const int h = GST_VIDEO_INFO_HEIGHT (&j->info);
   const gsize row = (gsize) GST_VIDEO_INFO_WIDTH (&j->info)
       * GST_VIDEO_INFO_COMP_PSTRIDE (&j->info, 0);
