@@ -89,8 +89,7 @@ gst_ae_denoise_class_init (GstAeDenoiseClass * klass)
       g_param_spec_double ("strength", "Strength",
           "Blend of the input (0) and the denoised frame (1), per pixel",
           0.0, 1.0, DEFAULT_STRENGTH,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-          GST_PARAM_CONTROLLABLE));
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_CONTROLLABLE));
 
   gst_element_class_set_static_metadata (element_class,
       "Autoencoder denoiser", "Filter/Effect/Video",

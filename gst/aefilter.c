@@ -624,6 +624,7 @@ gst_ae_filter_map_frame (GstVideoFrame * vframe, AeFrame * out)
 
   if (!gst_ae_filter_video_format (GST_VIDEO_INFO_FORMAT (info), &format))
     return FALSE;
+  /* *INDENT-OFF* */
   *out = (AeFrame) {
     .format = format,
     .width = GST_VIDEO_INFO_WIDTH (info),
@@ -634,6 +635,7 @@ gst_ae_filter_map_frame (GstVideoFrame * vframe, AeFrame * out)
         AE_MATRIX_BT709 : AE_MATRIX_BT601,
     .full_range = info->colorimetry.range == GST_VIDEO_COLOR_RANGE_0_255,
   };
+  /* *INDENT-ON* */
   for (guint p = 1; p < GST_VIDEO_FRAME_N_PLANES (vframe) && p < 3; p++) {
     out->chroma[p - 1] = GST_VIDEO_FRAME_PLANE_DATA (vframe, p);
     out->chroma_stride[p - 1] = GST_VIDEO_FRAME_PLANE_STRIDE (vframe, p);
@@ -738,6 +740,5 @@ gst_ae_filter_model_is_luma (GstAeFilter * self)
   GstAeFilterPrivate *priv = gst_ae_filter_get_instance_private (self);
 
   g_return_val_if_fail (priv->model != NULL, TRUE);
-  return ae_graph_get_color (ae_model_get_graph (priv->model)) ==
-      AE_COLOR_LUMA;
+  return ae_graph_get_color (ae_model_get_graph (priv->model)) == AE_COLOR_LUMA;
 }

@@ -371,8 +371,7 @@ gst_ae_noise_component (GstAeNoise * self, GstVideoFrame * frame, gint comp,
 }
 
 static GstFlowReturn
-gst_ae_noise_transform_frame_ip (GstVideoFilter * filter,
-    GstVideoFrame * frame)
+gst_ae_noise_transform_frame_ip (GstVideoFilter * filter, GstVideoFrame * frame)
 {
   GstAeNoise *self = GST_AE_NOISE (filter);
   const GstVideoFormatInfo *finfo = frame->info.finfo;

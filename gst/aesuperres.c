@@ -78,8 +78,7 @@ gst_ae_superres_class_init (GstAeSuperresClass * klass)
       "Autoencoder super-resolution", "Filter/Effect/Video/Scaler",
       "Upscales video with a convolutional network by the model's scale "
       "(default model: superres-x2-luma-fast on the CPU, superres-x2-luma "
-      "on a GPU)",
-      "gst-autoencoder developers");
+      "on a GPU)", "gst-autoencoder developers");
   gst_element_class_add_static_pad_template (element_class,
       &gst_ae_superres_sink_template);
   gst_element_class_add_static_pad_template (element_class,
@@ -137,7 +136,7 @@ scale_value (const GValue * in, GValue * out, gint scale, gboolean multiply)
       lo = min * scale;
       hi = MIN (max, max_in) * scale;
     } else {
-      lo = min <= 0 ? 0 : (min - 1) / scale + 1;  /* ceil */
+      lo = min <= 0 ? 0 : (min - 1) / scale + 1;        /* ceil */
       hi = max / scale;
     }
     if (lo > hi)
@@ -247,8 +246,7 @@ gst_ae_superres_fixate_caps (GstBaseTransform * trans,
   for (guint i = 0; i < G_N_ELEMENTS (copied); i++) {
     const GValue *v = gst_structure_get_value (in, copied[i]);
     const GValue *o = gst_structure_get_value (out, copied[i]);
-    if (v && o && !gst_value_is_fixed (o) &&
-        gst_value_can_intersect (v, o))
+    if (v && o && !gst_value_is_fixed (o) && gst_value_can_intersect (v, o))
       gst_structure_set_value (out, copied[i], v);
   }
   othercaps = gst_caps_fixate (othercaps);
