@@ -406,6 +406,9 @@ choose (GArray *pds, int index, gboolean allow_cpu, Caps *caps,
   return best;
 }
 
+/* Test hooks: AE_VK_FAULT="lost:N" makes the Nth submission from now on
+ * (and every later one) report a lost device, "oom:N" the Nth allocation
+ * report exhausted device memory; counted while the variable is set. */
 static int
 fault_at (const char *what)
 {
@@ -464,8 +467,6 @@ ae_vk_device_new (int index, gboolean allow_cpu, gboolean fp16,
   g_mutex_init (&d->queue_lock);
   d->pipelines = g_hash_table_new_full (g_bytes_hash, g_bytes_equal,
       (GDestroyNotify) g_bytes_unref, NULL);
-  d->fail_submit_at = fault_at ("lost");
-  d->fail_alloc_at = fault_at ("oom");
   if (!(d->instance = create_instance (d, error)))
     goto error;
   if (!(pds = physical_devices (d->instance, error)))
@@ -540,7 +541,7 @@ ae_vk_device_free (AeVkDevice *d)
       d->vk.vkDestroyPipelineLayout (d->device, d->pipeline_layout, NULL);
     if (d->set_layout)
       d->vk.vkDestroyDescriptorSetLayout (d->device, d->set_layout, NULL);
-    vkDestroyDevice (d->device, NULL);
+    d->vk.vkDestroyDevice (d->device, NULL);
   }
   if (d->messenger)
     vkDestroyDebugUtilsMessengerEXT (d->instance, d->messenger, NULL);
@@ -593,8 +594,8 @@ ae_vk_buffer_init (AeVkDevice *d, AeVkBuffer *b, VkDeviceSize size,
         d->props.limits.maxStorageBufferRange >> 20);
     return FALSE;
   }
-  if (d->fail_alloc_at > 0 && g_atomic_int_add (&d->n_allocs, 1) + 1
-      == d->fail_alloc_at) {
+  int oom_at = fault_at ("oom");
+  if (oom_at > 0 && g_atomic_int_add (&d->n_allocs, 1) + 1 == oom_at) {
     ae_vk_result (VK_ERROR_OUT_OF_DEVICE_MEMORY, "vkAllocateMemory", error);
     return FALSE;
   }
@@ -711,8 +712,8 @@ ae_vk_submit (AeVkDevice *d, VkCommandBuffer cb, VkFence fence,
   };
   VkResult r;
 
-  if (d->fail_submit_at > 0 && g_atomic_int_add (&d->n_submits, 1) + 1
-      >= d->fail_submit_at)
+  int lost_at = fault_at ("lost");
+  if (lost_at > 0 && g_atomic_int_add (&d->n_submits, 1) + 1 >= lost_at)
     return ae_vk_result (VK_ERROR_DEVICE_LOST, "vkQueueSubmit", error);
   g_mutex_lock (&d->queue_lock);
   r = d->vk.vkQueueSubmit (d->queue, 1, &si, fence);

@@ -84,9 +84,7 @@ struct _AeVkDevice {
   GHashTable *pipelines;        /* key bytes → VkPipeline */
   GMutex lock;                  /* modules and pipelines */
 
-  /* test hooks, from AE_VK_FAULT (docs/ENGINE.md) */
-  int fail_submit_at;           /* the Nth submit reports device lost */
-  int fail_alloc_at;            /* the Nth allocation reports no memory */
+  /* counts for the AE_VK_FAULT test hooks (docs/ENGINE.md) */
   gint n_submits, n_allocs;
   gint n_validation_messages;
 };
