@@ -310,6 +310,15 @@ ae_batcher_new (AeDataset *ds, const AeBatchParams *p, guint64 first_batch,
     b->slots[i].input = g_new (float, b->in_floats);
     b->slots[i].target = g_new (float, b->target_floats);
   }
+  return b;
+}
+
+/* The loader threads start with the first ae_batcher_next(), so a batcher
+ * used only through ae_batcher_make() (a validation set) makes nothing in
+ * the background. */
+static void
+start_loader (AeBatcher *b)
+{
   b->threads = g_new0 (GThread *, b->n_threads);
   for (int t = 0; t < b->n_threads; t++) {
     Worker *w = g_new (Worker, 1);
@@ -317,7 +326,6 @@ ae_batcher_new (AeDataset *ds, const AeBatchParams *p, guint64 first_batch,
     w->s = &b->scratch[t];
     b->threads[t] = g_thread_new ("ae-loader", worker_main, w);
   }
-  return b;
 }
 
 void
@@ -355,6 +363,8 @@ ae_batcher_get_input_side (const AeBatcher *b)
 void
 ae_batcher_next (AeBatcher *b, float *input, float *target)
 {
+  if (!b->threads)
+    start_loader (b);
   g_mutex_lock (&b->lock);
   Slot *slot = &b->slots[b->next_out % b->depth];
   while (!(slot->ready && slot->index == b->next_out))

@@ -52,8 +52,9 @@ typedef struct {
 
 typedef struct _AeBatcher AeBatcher;
 
-/* Checks @p against @ds (which must outlive the batcher) and starts the
- * loader on batch @first_batch. Fails with AE_DATASET_ERROR_INVALID for bad
+/* Checks @p against @ds (which must outlive the batcher and not change
+ * while it lives); the loader threads start on batch @first_batch at the
+ * first ae_batcher_next(). Fails with AE_DATASET_ERROR_INVALID for bad
  * parameters and AE_DATASET_ERROR_TOO_SMALL, naming the image, if an image
  * is smaller than the patch. */
 AeBatcher *ae_batcher_new (AeDataset *ds, const AeBatchParams *p,
