@@ -87,9 +87,10 @@ score (const guint8 *ref, const guint8 *test, int w, int h, int channels,
     int crop)
 {
   gsize stride = (gsize) w * channels;
-  return (Score) {
-  ae_psnr_u8 (ref, stride, test, stride, w, h, channels, crop),
-        ae_ssim_u8 (ref, stride, test, stride, w, h, channels, crop)};
+  Score s;
+  s.psnr = ae_psnr_u8 (ref, stride, test, stride, w, h, channels, crop);
+  s.ssim = ae_ssim_u8 (ref, stride, test, stride, w, h, channels, crop);
+  return s;
 }
 
 static void
@@ -102,8 +103,8 @@ add_score (Score *sum, Score s)
 static Score
 mean_score (Score sum, int n)
 {
-  return (Score) {
-  sum.psnr / n, sum.ssim / n};
+  Score s = {.psnr = sum.psnr / n,.ssim = sum.ssim / n };
+  return s;
 }
 
 /* Denoise: @noisy[k] and @model[k] for each sigma k. */
