@@ -59,7 +59,8 @@ model_for () {                  # model_for TASK -> path and a note
 }
 
 now () { date +%s.%N; }
-fps () { echo "$frames $1 $2" | awk '{ printf "%.2f", $1 / ($3 - $2) }'; }
+# identity eos-after=N lets N + 1 frames through: every clip has frames + 1
+fps () { echo "$((frames + 1)) $1 $2" | awk '{ printf "%.2f", $1 / ($3 - $2) }'; }
 psnr () {                       # psnr REF TEST -> "PSNR SSIM"
   "$ae_model" compare --json "$1" "$2" | sed 's/.*"psnr": \([0-9.]*\).*"ssim": \([0-9.]*\).*/\1 \2/'
 }
@@ -113,7 +114,7 @@ for size in 1280x720 1920x1080; do
     set -- $(psnr "$clean" "$out")
     row denoise "aedenoise $be $dname" "$(fps "$t0" "$t1")" "$1" "$2"
     if [ "$be" = cpu ] && [ "$h" = 1080 ]; then
-      el_ms=$(echo "$frames $t0 $t1" | awk '{ printf "%.1f", ($3 - $2) * 1000 / $1 }')
+      el_ms=$(echo "$((frames + 1)) $t0 $t1" | awk '{ printf "%.1f", ($3 - $2) * 1000 / $1 }')
       eng_ms=$(sed -n 's/.*engine (frame conversion and model) \([0-9.]*\) ms.*/\1/p' "$work/dn-$be-$h.log" | tail -1)
     fi
   done
