@@ -5,6 +5,7 @@
 
 #include <gst/gst.h>
 
+#include "aeanomaly.h"
 #include "aedenoise.h"
 #include "aenoise.h"
 #include "aesuperres.h"
@@ -14,6 +15,7 @@ plugin_init (GstPlugin * plugin)
 {
   gboolean ret = FALSE;
 
+  ret |= GST_ELEMENT_REGISTER (aeanomaly, plugin);
   ret |= GST_ELEMENT_REGISTER (aedenoise, plugin);
   ret |= GST_ELEMENT_REGISTER (aenoise, plugin);
   ret |= GST_ELEMENT_REGISTER (aesuperres, plugin);
