@@ -121,7 +121,7 @@ fails "pipeline that errors" "no-such-element" "$train" "${bad[@]}" \
 fails "wrong preset for the task" "is for superres" "$train" "${bad[@]}" \
   --data "$tmp/imgs" --preset sr-fast
 fails "patch not a multiple of the stride" "multiple of its stride" \
-  "$train" "${bad[@]}" --data "$tmp/imgs" --patch 18
+  "$train" "${bad[@]}" --data "$tmp/imgs" --patch 17
 fails "unknown option value" "--loss" "$train" "${bad[@]}" --data "$tmp/imgs" \
   --loss l3
 fails "corrupt checkpoint" "cannot resume" "$train" --resume "$tmp/corrupt/photo.png"

@@ -657,7 +657,7 @@ train (Options *o, Setup *s, AeCheckpoint *ckpt, Resumed *res,
     vs.out = vs_out = g_new (float, out_n);
     for (int b = 0; b < vs.n_batches; b++)
       ae_batcher_make (vb, b, vs.in + b * in_n, vs.target + b * out_n);
-    if (in_n == out_n) {
+    if (s->task == AE_TASK_DENOISE) {
       double se = 0;
       for (gsize i = 0; i < out_n * vs.n_batches; i++) {
         double d = vs.in[i] - vs.target[i];
@@ -675,9 +675,10 @@ train (Options *o, Setup *s, AeCheckpoint *ckpt, Resumed *res,
   g_print ("ae-train: %s %s, preset %s: %.1f kFLOP/input pixel, %"
       G_GINT64_FORMAT " parameters\n", ae_color_name (s->color),
       ae_task_name (s->task), s->preset, fpp / 1000, n_weights);
+  int threads = o->threads > 0 ? o->threads : (int) g_get_num_processors ();
   g_print ("ae-train: %d images (%d held back), batch %d of %dpx patches, "
-      "%d steps, %d threads%s%s\n", total, n_val, o->batch, o->patch, o->steps,
-      o->threads > 0 ? o->threads : (int) g_get_num_processors (),
+      "%d steps, %d thread%s%s%s\n", total, n_val, o->batch, o->patch,
+      o->steps, threads, threads == 1 ? "" : "s",
       ckpt ? ", resuming at step " : "", resumed_at);
 
   struct sigaction sa = { 0 };
