@@ -378,7 +378,8 @@ model_with_graph (AeModel *m, const char *json, GError **error)
 }
 
 /* Runs the trained model over the held-back frames (whole, through the
- * engine, as the element will) and calibrates the anomaly score on them. */
+ * engine and the scorer the element uses) and calibrates the anomaly score
+ * on them. */
 static char *
 calibrate (AeModel *m, AeDataset *val, int threads, GError **error)
 {
@@ -388,24 +389,22 @@ calibrate (AeModel *m, AeDataset *val, int threads, GError **error)
     return NULL;
   int n = ae_dataset_get_size (val);
   g_autofree AeAnomalyFeatures *f = g_new0 (AeAnomalyFeatures, n);
+  g_autoptr (AeAnomalyScorer) scorer = ae_anomaly_scorer_new ();
   AeColor color = ae_graph_get_color (ae_model_get_graph (m));
 
   for (int i = 0; i < n; i++) {
     const AeImage *im = ae_dataset_get (val, i);
     AePlanParams pp = { im->width, im->height, 0 };
     g_autoptr (AePlan) plan = ae_plan_new (e, m, &pp, error);
-    if (!plan)
+    AeFrame frame = { 0 };
+    frame.format = color == AE_COLOR_RGB ? AE_FRAME_RGB : AE_FRAME_GRAY8;
+    frame.width = im->width;
+    frame.height = im->height;
+    frame.data = im->data;
+    frame.stride = im->stride;
+    if (!plan || !ae_anomaly_scorer_measure (scorer, plan, &frame, &f[i],
+            NULL, 0, 0, error))
       return NULL;
-    AeFrame in = { color == AE_COLOR_RGB ? AE_FRAME_RGB : AE_FRAME_GRAY8,
-      im->width, im->height, im->data, im->stride, AE_MATRIX_BT601
-    };
-    g_autofree guint8 *buf = g_malloc (im->stride * im->height);
-    AeFrame out = in;
-    out.data = buf;
-    if (!ae_plan_run (plan, &in, &out, error))
-      return NULL;
-    ae_anomaly_measure (in.data, in.stride, out.data, out.stride, im->width,
-        im->height, im->channels, &f[i], NULL, 0, 0);
   }
   AeAnomalyCalibration cal;
   if (!ae_anomaly_calibrate (f, n, &cal, error))
