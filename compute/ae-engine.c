@@ -218,6 +218,18 @@ ae_engine_get_n_threads (const AeEngine *e)
   return ae_parallel_get_n_threads (e->pool);
 }
 
+gboolean
+ae_engine_measure_peak (AeEngine *e, double *gflops, GError **error)
+{
+#ifdef AE_HAVE_VULKAN
+  if (e->device && !g_atomic_int_get (&e->lost))
+    return ae_vk_measure_peak (e->device, gflops, error);
+#endif
+  g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_UNSUPPORTED,
+      "the %s backend has no peak benchmark", ae_engine_get_backend_name (e));
+  return FALSE;
+}
+
 static int
 round_up (int v, int m)
 {

@@ -57,6 +57,12 @@ typedef struct {
  * when Vulkan is present but cannot be queried. */
 GPtrArray *ae_engine_list_devices (GError **error);
 
+/* Measures the engine device's fp32 arithmetic peak (a long FMA chain
+ * shader), in GFLOP/s, for benchmarks to compare kernels against.
+ * AE_COMPUTE_ERROR_UNSUPPORTED on the CPU backend. Takes about a second. */
+gboolean ae_engine_measure_peak (AeEngine *e, double *gflops,
+    GError **error);
+
 typedef struct {
   int width, height;            /* of input frames */
   /* tile side in input pixels (rounded up to the stride); 0 = automatic,

@@ -4,7 +4,10 @@
  * the 8-bit frame path the elements use (ae_plan_run: + conversion), both
  * on synthetic noise; --layers adds per-node times from the engine's
  * profile, --gemm compares each convolution with one cblas_sgemm call of
- * its im2col shape, the best the CPU backend's GEMMs could do.
+ * its im2col shape, the best the CPU backend's GEMMs could do. On a
+ * device (--device vulkan) it also measures the device's FMA peak, gives
+ * each layer's share of it, the upload / compute / download split (with
+ * --layers), and the CPU backend's time in the same run.
  */
 #include "ae-tool.h"
 #include "ae-engine.h"
@@ -45,6 +48,8 @@ typedef struct {
   int width, height, scale, channels;
   double flops_per_frame;
   double *profile;              /* seconds per node over the timed runs */
+  double stages[3];             /* upload, compute, download, same runs */
+  double peak;                  /* device GFLOP/s, 0: not measured */
 } Bench;
 
 static gboolean
@@ -180,6 +185,8 @@ time_tensor (Bench *b, Timing *out)
     b->profile = g_new0 (double, ae_graph_get_n_nodes (b->g));
     if (p)
       memcpy (b->profile, p, sizeof (double) * ae_graph_get_n_nodes (b->g));
+    ae_plan_get_stage_times (b->plan, &b->stages[0], &b->stages[1],
+        &b->stages[2]);
     ae_plan_set_profiling (b->plan, FALSE);
   }
   *out = summarize ("f32 tensor", t, o->frames);
@@ -288,6 +295,7 @@ print_layers (Bench *b, const AeShape *shapes, const Timing *tensor)
   g_autoptr (GArray) cache = g_array_new (FALSE, FALSE, sizeof (GemmResult));
   g_autoptr (AeTable) t = ae_table_new (o->gemm ?
       "#|name|op|output|ms|%|GFLOP/s|GEMM MxNxK|sgemm GFLOP/s|conv/sgemm"
+      : b->peak > 0 ? "#|name|op|output|ms|%|GFLOP/s|% of peak"
       : "#|name|op|output|ms|%|GFLOP/s", "rlllrrrlrr");
   gboolean capped = FALSE;
 
@@ -318,6 +326,9 @@ print_layers (Bench *b, const AeShape *shapes, const Timing *tensor)
     ae_table_cell (t, "%.3f", sec * 1e3);
     ae_table_cell (t, "%.1f", 100.0 * b->profile[i] / total);
     ae_table_cell (t, "%s", gf);
+    if (b->peak > 0 && !o->gemm)
+      ae_table_cell (t, flops > 0 ? "%.1f" : "", 100.0 * flops / sec / 1e9
+          / b->peak);
     if (!o->gemm || nd->op != AE_OP_CONV2D)
       continue;
 
@@ -369,6 +380,39 @@ print_layers (Bench *b, const AeShape *shapes, const Timing *tensor)
     printf ("OpenBLAS reference: sgemm 2048x2048x2048 reaches %.1f GFLOP/s "
         "on the same threads\n", peak);
   }
+}
+
+/* The same tensor runs on our CPU backend, so one table compares them. */
+static gboolean
+compare_cpu (Bench *b, const Timing *device)
+{
+  Bench cb = *b;
+  AeEngineParams ep = { .device = "cpu", .threads = b->opt->threads };
+  AePlanParams pp = { .width = b->width, .height = b->height };
+  Options o = *b->opt;
+  g_autoptr (GError) error = NULL;
+  Timing t;
+  gboolean ok = FALSE;
+
+  o.layers = FALSE;
+  cb.opt = &o;
+  cb.profile = NULL;
+  if (!(cb.engine = ae_engine_new (&ep, &error))
+      || !(cb.plan = ae_plan_new (cb.engine, b->model, &pp, &error))) {
+    ae_tool_error ("%s", error->message);
+    goto out;
+  }
+  if (!time_tensor (&cb, &t))
+    goto out;
+  printf ("\nsame run on the CPU backend (%d threads): f32 tensor %.2f ms "
+      "median, %.1f fps; the device runs at %.2fx the CPU's speed\n",
+      ae_engine_get_n_threads (cb.engine), t.median * 1e3, 1 / t.median,
+      t.median / device->median);
+  ok = TRUE;
+out:
+  ae_plan_free (cb.plan);
+  ae_engine_free (cb.engine);
+  return ok;
 }
 
 static int
@@ -433,6 +477,10 @@ bench (Bench *b, const char *cmdline)
       o->frames, o->warmup);
   fflush (stdout);
 
+  if (ae_engine_measure_peak (b->engine, &b->peak, NULL))
+    printf ("peak:     %.1f GFLOP/s fp32 (FMA-chain shader on the device)\n",
+        b->peak);
+  fflush (stdout);
   if (!time_tensor (b, &timings[n_timings++]))
     return AE_EXIT_FAILURE;
   if (b->channels == 1
@@ -443,6 +491,15 @@ bench (Bench *b, const char *cmdline)
   print_timings (b, timings, n_timings);
   if (o->layers)
     print_layers (b, shapes, &timings[0]);
+  if (o->layers && b->profile) {
+    printf ("\nstages (f32 tensor path, ms per frame): frames to network "
+        "input %.3f, network %.3f, output to frames %.3f\n",
+        b->stages[0] / o->frames * 1e3, b->stages[1] / o->frames * 1e3,
+        b->stages[2] / o->frames * 1e3);
+  }
+  if (!g_str_equal (ae_engine_get_backend_name (b->engine), "cpu")
+      && !compare_cpu (b, &timings[0]))
+    return AE_EXIT_FAILURE;
 
   g_autofree char *gf = gflops (b->flops_per_frame, timings[0].median);
   printf ("\nRESULT model=%s size=%dx%d backend=%s threads=%d ms=%.3f "

@@ -3,6 +3,7 @@
  *   ae-model info MODEL [--json]
  *   ae-model run MODEL INPUT OUTPUT [--device D] [--threads N] [--tile N]
  *   ae-model bench MODEL [--size WxH] [--layers] [--gemm] ...
+ *   ae-model devices
  *   ae-model eval MODEL DATA [--sigma S ...] [--labels FILE] [--json] ...
  *
  * Each subcommand lives in its own file (ae-model-info.c, ae-model-run.c,
@@ -36,6 +37,8 @@ static const Command commands[] = {
 #endif
   {"bench", ae_cmd_bench, "time a model on a synthetic frame "
         "(ms/frame, GFLOP/s, per layer)"},
+  {"devices", ae_cmd_devices, "list the compute devices and their "
+        "features"},
 };
 
 static void

@@ -23,6 +23,7 @@ extern const char *ae_tool_argv0;
 int ae_cmd_info (int argc, char **argv);
 int ae_cmd_run (int argc, char **argv);
 int ae_cmd_bench (int argc, char **argv);
+int ae_cmd_devices (int argc, char **argv);
 int ae_cmd_eval (int argc, char **argv);
 int ae_cmd_compare (int argc, char **argv);
 

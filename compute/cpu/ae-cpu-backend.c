@@ -63,8 +63,7 @@ cpu_plan_new (AeModel *m, AeParallel *pool, int max_w, int max_h,
 {
   const AeGraph *g = ae_model_get_graph (m);
   int n = ae_graph_get_n_nodes (g);
-  g_autoptr (GArray) sizes = g_array_new (FALSE, FALSE, sizeof (gsize));
-  g_autofree gboolean *busy = NULL;
+  g_autoptr (GArray) sizes = NULL;
   AeBackendPlan *bp = g_new0 (AeBackendPlan, 1);
   gsize scratch = 0;
 
@@ -81,37 +80,9 @@ cpu_plan_new (AeModel *m, AeParallel *pool, int max_w, int max_h,
   if (!ae_graph_infer_shapes (g, max_w, max_h, bp->shapes, error))
     goto error;
 
-  /* Greedy liveness assignment: a node's buffer is reused once its last
-   * reader has run; a node never writes over its own inputs. */
-  busy = g_new0 (gboolean, n);
+  sizes = ae_backend_assign_buffers (g, bp->shapes, bp->buffer_of);
   for (int i = 0; i < n; i++) {
-    const AeShape *s = &bp->shapes[i];
-    gsize need = (gsize) s->c * s->h * s->w;
-    int best = -1;
-    /* the smallest free buffer that fits, else the largest free one */
-    for (guint b = 0; b < sizes->len; b++) {
-      if (busy[b])
-        continue;
-      gsize have = g_array_index (sizes, gsize, b);
-      gsize cur = best < 0 ? 0 : g_array_index (sizes, gsize, best);
-      gboolean fits = have >= need, cur_fits = best >= 0 && cur >= need;
-      if (best < 0 || (fits && (!cur_fits || have < cur))
-          || (!fits && !cur_fits && have > cur))
-        best = b;
-    }
-    if (best < 0) {
-      g_array_append_val (sizes, need);
-      best = sizes->len - 1;
-    } else if (g_array_index (sizes, gsize, best) < need) {
-      g_array_index (sizes, gsize, best) = need;
-    }
-    bp->buffer_of[i] = best;
-    busy[best] = TRUE;
-    /* release inputs whose last reader is this node */
     const AeNode *nd = ae_graph_get_node (g, i);
-    for (int k = 0; k < nd->n_inputs; k++)
-      if (ae_graph_last_use (g, nd->inputs[k]) == i)
-        busy[bp->buffer_of[nd->inputs[k]]] = FALSE;
     if (nd->op == AE_OP_CONV2D || nd->op == AE_OP_CONV_TRANSPOSE2D) {
       bp->packed[i] = ae_cpu_pack_weight (nd, ae_model_get_weight (m, i));
       if (ae_cpu_direct_supported (nd))

@@ -19,7 +19,8 @@ ae_vk_measure_peak (AeVkDevice *d, double *gflops, GError **error)
   VkDescriptorSet set;
   VkCommandBuffer cb;
   gint64 n_groups = 64;
-  const gint64 max_groups = 1 << 20;
+  const gint64 max_groups = MIN (1 << 20,
+      d->props.limits.maxStorageBufferRange / (64 * 4));
   gboolean ok = FALSE;
 
   *gflops = 0;
