@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what gst-autoencoder needs to build, run and test on Debian 12.
 # Usage: scripts/deps.sh [--test|--bench|--demo]
-#   --test   what the test suites use beyond the build (nothing extra today)
+#   --test   what the test suites use beyond the build: a Vulkan device
+#            (lavapipe, mesa-vulkan-drivers) and the Khronos validation layer
 #   --bench  PyTorch and NumPy for bench/bench-cpu.py and the fixture scripts;
 #            opencv-doc (vtest.avi) and ffmpeg for bench/bench-elements.sh
 #   --demo   opencv-doc (vtest.avi) for scripts/demo.sh
@@ -12,7 +13,11 @@ pkgs=(
   libglib2.0-dev libjson-glib-dev libopenblas-dev
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  libvulkan-dev libvulkan-volk-dev glslc vulkan-tools
 )
+if [ "${1:-}" = "--test" ]; then
+  pkgs+=(mesa-vulkan-drivers vulkan-validationlayers)
+fi
 if [ "${1:-}" = "--bench" ]; then
   pkgs+=(python3-numpy python3-torch)
 fi
