@@ -653,7 +653,7 @@ conversion_push (const AeBackendPlan *bp, const AeTile *t, const AeFrame *f,
   out->d[2] = t->iw * s;
   out->d[3] = s;
   if (!f) {
-    in->b[0] = out->b[0] = bp->width;
+    in->b[0] = bp->width;
     in->b[1] = bp->height;
     out->b[0] = ow;
     out->b[1] = oh;
