@@ -582,7 +582,9 @@ test_overlay (void)
 static void
 test_formats (void)
 {
-  static const int sizes[][2] = { {1, 1}, {17, 9}, {W, H}, {640, 480} };
+  static const int sizes[][2] = { {1, 1}, {17, 9}, {W, H}, {640, 480},
+  {1921, 1081}
+  };
   for (guint s = 0; s < G_N_ELEMENTS (sizes); s++) {
     double ref_score = -1;
     for (guint i = 0; i < G_N_ELEMENTS (formats); i++) {
