@@ -173,8 +173,9 @@ gst_ae_filter_class_install_model_property (GstAeFilterClass * klass)
   }
   if (fast && g_strcmp0 (fast, quality) != 0)
     blurb = g_strdup_printf ("Path of the model file (.safetensors); unset: "
-        "%s on the CPU backend, %s on a GPU (Vulkan), looked up in "
-        "AE_MODEL_PATH and then %s", fast, quality, AE_MODELS_DIR);
+        "%s on the CPU backend, %s on a GPU (Vulkan; %s when that is not "
+        "installed), looked up in AE_MODEL_PATH and then %s", fast, quality,
+        fast, AE_MODELS_DIR);
   else
     blurb = g_strdup_printf ("Path of the model file (.safetensors); unset: "
         "%s, looked up in AE_MODEL_PATH and then %s", quality, AE_MODELS_DIR);
@@ -395,6 +396,13 @@ gst_ae_filter_load_model (GstAeFilter * self, const gchar * backend,
   if (!path) {
     name = gst_ae_filter_default_model (self, backend);
     path = name ? gst_ae_filter_find_model (name) : NULL;
+    /* a GPU without the (optional) quality model runs the fast one */
+    if (!path && name == klass->default_model && klass->default_model_fast) {
+      GST_INFO_OBJECT (self, "%s not installed, using %s", name,
+          klass->default_model_fast);
+      name = klass->default_model_fast;
+      path = gst_ae_filter_find_model (name);
+    }
   }
   *path_out = path;
   *default_out = name;
