@@ -447,6 +447,18 @@ gst_ae_anomaly_threshold (GstAeAnomaly * self)
   return t;
 }
 
+/* A member @name: @t in seconds, or null. */
+static void
+gst_ae_anomaly_add_seconds (JsonBuilder * b, const gchar * name,
+    GstClockTime t)
+{
+  json_builder_set_member_name (b, name);
+  if (GST_CLOCK_TIME_IS_VALID (t))
+    json_builder_add_double_value (b, t / (gdouble) GST_SECOND);
+  else
+    json_builder_add_null_value (b);
+}
+
 /* Appends the event's JSON line to the events file and flushes it. */
 static void
 gst_ae_anomaly_write_event (GstAeAnomaly * self, GstClockTime end_pts,
@@ -460,18 +472,11 @@ gst_ae_anomaly_write_event (GstAeAnomaly * self, GstClockTime end_pts,
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "element");
   json_builder_add_string_value (b, GST_OBJECT_NAME (self));
-#define ADD_TIME(name, t) \
-  json_builder_set_member_name (b, name); \
-  if (GST_CLOCK_TIME_IS_VALID (t)) \
-    json_builder_add_double_value (b, (t) / (gdouble) GST_SECOND); \
-  else \
-    json_builder_add_null_value (b);
-  ADD_TIME ("start", ev->start_pts);
-  ADD_TIME ("end", end_pts);
-  ADD_TIME ("start_running_time", ev->start_running);
-  ADD_TIME ("end_running_time", end_running);
-  ADD_TIME ("peak_time", ev->peak_pts);
-#undef ADD_TIME
+  gst_ae_anomaly_add_seconds (b, "start", ev->start_pts);
+  gst_ae_anomaly_add_seconds (b, "end", end_pts);
+  gst_ae_anomaly_add_seconds (b, "start_running_time", ev->start_running);
+  gst_ae_anomaly_add_seconds (b, "end_running_time", end_running);
+  gst_ae_anomaly_add_seconds (b, "peak_time", ev->peak_pts);
   json_builder_set_member_name (b, "peak");
   json_builder_add_double_value (b, ev->peak);
   json_builder_set_member_name (b, "threshold");

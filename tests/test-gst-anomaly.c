@@ -160,6 +160,8 @@ frame_buffer (const GstVideoInfo * info, int t, int what)
   GstBuffer *buf = gst_buffer_new_allocate (NULL, info->size, NULL);
   GstVideoFrame f;
   int w = GST_VIDEO_INFO_WIDTH (info), h = GST_VIDEO_INFO_HEIGHT (info);
+
+  gst_buffer_memset (buf, 0, 0, info->size);    /* padding and x bytes */
   g_autofree guint8 *y = g_new (guint8, w * h);
   g_autofree guint8 *tmp = g_new (guint8, w * h);
 
