@@ -147,12 +147,17 @@ ae_engine_new (const AeEngineParams *params, GError **error)
       ae_engine_free (e);
       return NULL;
     }
-    /* "auto" without a GPU is the CPU backend: say why, once */
-    static gsize warned;
-    if (g_once_init_enter (&warned)) {
-      g_warning ("no usable Vulkan GPU (%s); using the CPU backend",
-          vk_error->message);
-      g_once_init_leave (&warned, 1);
+    /* "auto" without a GPU is the CPU backend, as expected on most
+     * machines; a GPU that exists but fails is worth a warning. Once. */
+    static gsize told;
+    if (g_once_init_enter (&told)) {
+      if (g_error_matches (vk_error, AE_COMPUTE_ERROR,
+              AE_COMPUTE_ERROR_NO_DEVICE))
+        g_info ("using the CPU backend: %s", vk_error->message);
+      else
+        g_warning ("the Vulkan GPU is unusable (%s); using the CPU backend",
+            vk_error->message);
+      g_once_init_leave (&told, 1);
     }
   }
 #endif

@@ -20,6 +20,7 @@ typedef enum {
   AE_COMPUTE_ERROR_DEVICE,      /* a compute device failed or is missing */
   AE_COMPUTE_ERROR_NO_MEMORY,   /* an allocation of a plan or buffer failed */
   AE_COMPUTE_ERROR_INVALID_ARGUMENT, /* a caller's setting is out of range */
+  AE_COMPUTE_ERROR_NO_DEVICE,   /* no device of the kind asked for exists */
 } AeComputeError;
 
 GQuark ae_compute_error_quark (void);

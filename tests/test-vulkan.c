@@ -465,10 +465,8 @@ test_devices (void)
     gpu |= ((const AeDeviceInfo *) list->pdata[i])->auto_eligible;
   g_unsetenv ("AE_DEVICE");
   if (!gpu) {
-    g_test_expect_message ("ae-compute", G_LOG_LEVEL_WARNING,
-        "*no usable Vulkan GPU*");
+    /* quietly: no GPU is the normal case, not a warning */
     g_autoptr (AeEngine) a = engine ("auto", FALSE);
-    g_test_assert_expected_messages ();
     g_assert_cmpstr (ae_engine_get_backend_name (a), ==, "cpu");
   }
   /* a device number past the list */
@@ -487,13 +485,11 @@ test_no_device (void)
     g_setenv ("VK_DRIVER_FILES", "/nonexistent/icd.json", TRUE);
     AeEngineParams ep = { .device = "vulkan" };
     g_assert_null (ae_engine_new (&ep, &error));
-    g_assert_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_DEVICE);
+    g_assert_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_NO_DEVICE);
     g_test_message ("%s", error->message);
     g_unsetenv ("AE_DEVICE");
-    g_test_expect_message ("ae-compute", G_LOG_LEVEL_WARNING,
-        "*no usable Vulkan GPU*");
+    /* any warning would fail the test: none is expected */
     g_autoptr (AeEngine) e = engine ("auto", FALSE);
-    g_test_assert_expected_messages ();
     g_assert_cmpstr (ae_engine_get_backend_name (e), ==, "cpu");
     return;
   }

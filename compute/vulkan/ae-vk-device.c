@@ -50,6 +50,7 @@ ae_vk_result (VkResult r, const char *call, GError **error)
     return TRUE;
   int code = r == VK_ERROR_OUT_OF_DEVICE_MEMORY
       || r == VK_ERROR_OUT_OF_HOST_MEMORY ? AE_COMPUTE_ERROR_NO_MEMORY
+      : r == VK_ERROR_INCOMPATIBLE_DRIVER ? AE_COMPUTE_ERROR_NO_DEVICE
       : AE_COMPUTE_ERROR_DEVICE;
   /* "vkCreateBuffer (d->device, ...)" → "vkCreateBuffer" */
   g_autofree char *fn = g_strndup (call, strcspn (call, " ("));
@@ -72,7 +73,7 @@ load_vulkan (GError **error)
     g_once_init_leave (&done, 1);
   }
   if (r != VK_SUCCESS) {
-    g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_DEVICE,
+    g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_NO_DEVICE,
         "no Vulkan loader (libvulkan.so.1) found");
     return FALSE;
   }
@@ -395,11 +396,11 @@ choose (GArray *pds, int index, gboolean allow_cpu, Caps *caps,
           "Vulkan device %d (%s) needs Vulkan 1.1 and a compute queue",
           index, seen->str);
     else if (seen->len)
-      g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_DEVICE,
+      g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_NO_DEVICE,
           "no Vulkan GPU (only %s, which the CPU backend outruns)",
           seen->str);
     else
-      g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_DEVICE,
+      g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_NO_DEVICE,
           "no Vulkan device found");
   }
   g_string_free (seen, TRUE);
