@@ -1,7 +1,8 @@
 /* Backward ops. Convolutions go through im2col and cblas_sgemm: for conv2d
  * the columns gather the input under each output pixel; a transposed conv
  * scatters each input pixel to k x k outputs, so its columns gather the
- * output gradient over each input pixel the same way. */
+ * output gradient over each input pixel the same way, and its forward is
+ * conv2d's data gradient: one GEMM, then col2im. */
 #include "ae-backward.h"
 
 #include <cblas.h>
@@ -133,27 +134,44 @@ conv2d_backward (const AeNode *nd, AeCpuIn x, const float *dy, AeShape ys,
   col2im (cols, ys.h, ys.w, c, dx, x.shape);
 }
 
+/* Transposed convs: @w is ci x (taps·co), row i holding input channel i's
+ * weights tap by tap (ae_backward_pack_weight()), so one GEMM covers every
+ * tap; the columns are input pixels x (taps·co) in im2col's order. */
 static void
 conv_transpose2d_backward (const AeNode *nd, AeCpuIn x, const float *dy,
     AeShape ys, const float *w, float *dx, float *dw, float *cols)
 {
   const AeConvParams *c = &nd->p.conv;
   const int P = x.shape.h * x.shape.w, ci = c->in_channels;
-  const int co = c->out_channels, taps = c->kernel * c->kernel;
-  const int ld = taps * co;
+  const int ld = c->kernel * c->kernel * c->out_channels;
 
   /* row p of cols: dy at every output pixel input pixel p reaches */
   im2col (dy, ys, x.shape.h, x.shape.w, c, cols);
-  for (int t = 0; t < taps; t++) {
-    const float *wt = w + (gsize) t * ci * co;  /* ci x co */
-    /* dWₜ += xᵀ · colsₜ;  dx += colsₜ · Wₜᵀ */
-    cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, ci, co, P, 1.0f,
-        x.data, ci, cols + (gsize) t * co, ld, 1.0f,
-        dw + (gsize) t * ci * co, co);
-    if (dx)
-      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, P, ci, co, 1.0f,
-          cols + (gsize) t * co, ld, wt, co, 1.0f, dx, ci);
-  }
+  /* dW (ci x ld) += xᵀ · cols;  dx (P x ci) += cols · Wᵀ */
+  cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, ci, ld, P, 1.0f,
+      x.data, ci, cols, ld, 1.0f, dw, ld);
+  if (dx)
+    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, P, ci, ld, 1.0f,
+        cols, ld, w, ld, 1.0f, dx, ci);
+}
+
+void
+ae_backward_conv_transpose2d_forward (const AeNode *nd, AeCpuIn x,
+    const float *w, const float *bias, float *y, AeShape ys, float *cols)
+{
+  const AeConvParams *c = &nd->p.conv;
+  const int P = x.shape.h * x.shape.w, ci = c->in_channels;
+  const int co = c->out_channels, ld = c->kernel * c->kernel * co;
+  const gsize n_px = (gsize) ys.h * ys.w;
+
+  /* each input pixel's contribution to every tap, scattered into place */
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, P, ld, ci, 1.0f,
+      x.data, ci, w, ld, 0.0f, cols, ld);
+  for (gsize p = 0; p < n_px; p++)
+    for (int o = 0; o < co; o++)
+      y[p * co + o] = bias ? bias[o] : 0.0f;
+  col2im (cols, x.shape.h, x.shape.w, c, y, ys);
+  ae_cpu_activate (y, n_px * co, c->act, c->slope);
 }
 
 void
@@ -325,19 +343,42 @@ ae_backward_simple (const AeNode *nd, const AeCpuIn *ins, const float *y,
   }
 }
 
+float *
+ae_backward_pack_weight (const AeNode *nd, const float *weight)
+{
+  const AeConvParams *c = &nd->p.conv;
+  const int taps = c->kernel * c->kernel, ci = c->in_channels;
+  const int co = c->out_channels;
+
+  if (nd->op == AE_OP_CONV2D)
+    return ae_cpu_pack_weight (nd, weight);
+  /* PyTorch's [ci][co][ky][kx] → [ci][ky][kx][co] */
+  float *p = g_new (float, (gsize) ci * taps * co);
+  for (int i = 0; i < ci; i++)
+    for (int o = 0; o < co; o++)
+      for (int t = 0; t < taps; t++)
+        p[((gsize) i * taps + t) * co + o] = weight[((gsize) i * co + o) * taps
+            + t];
+  return p;
+}
+
 void
 ae_backward_unpack_weight (const AeNode *nd, const float *p, float *grad)
 {
   const AeConvParams *c = &nd->p.conv;
-  int k = c->kernel, ci = c->in_channels, co = c->out_channels;
+  const int taps = c->kernel * c->kernel, ci = c->in_channels;
+  const int co = c->out_channels;
   gboolean tr = nd->op == AE_OP_CONV_TRANSPOSE2D;
 
   for (int o = 0; o < co; o++)
     for (int i = 0; i < ci; i++)
-      for (int y = 0; y < k; y++)
-        for (int x = 0; x < k; x++) {
-          gsize dst = tr ? (((gsize) i * co + o) * k + y) * k + x
-              : (((gsize) o * ci + i) * k + y) * k + x;
-          grad[dst] += p[(((gsize) y * k + x) * ci + i) * co + o];
-        }
+      for (int t = 0; t < taps; t++) {
+        /* conv: [t][ci][co] → [co][ci][t]; transposed: [ci][t][co] →
+         * [ci][co][t] */
+        gsize src = tr ? ((gsize) i * taps + t) * co + o
+            : ((gsize) t * ci + i) * co + o;
+        gsize dst = tr ? ((gsize) i * co + o) * taps + t
+            : ((gsize) o * ci + i) * taps + t;
+        grad[dst] += p[src];
+      }
 }
