@@ -186,8 +186,10 @@ class Bench:
             try:
                 w, h = to_gray(src, dst, self.path("clean", base))
             except BenchError as e:
-                return name, None, "cannot decode (%s)" % \
-                    e.args[0].splitlines()[-1]
+                why = [line.split(": ")[-1] for line in
+                       e.args[0].splitlines() if line.startswith("ERROR")]
+                return name, None, "cannot decode (%s)" % (
+                    why[0] if why else e.args[0].splitlines()[-1])
             return base, (dst, w, h), None
 
         for name, got, why in self.map(one, names):
