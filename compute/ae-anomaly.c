@@ -20,7 +20,7 @@
 #define MAD_TO_SIGMA 1.4826
 
 static const char *feature_names[AE_ANOMALY_N_FEATURES] = {
-  "mse", "worst", "detail", "brightness", "contrast",
+  "mse", "worst", "detail", "brightness", "contrast", "changed",
 };
 
 const char *
@@ -33,8 +33,15 @@ ae_anomaly_feature_name (AeAnomalyFeature feature)
 static gboolean
 feature_is_log (AeAnomalyFeature k)
 {
-  return k != AE_ANOMALY_BRIGHTNESS;
+  return k != AE_ANOMALY_BRIGHTNESS && k != AE_ANOMALY_CHANGED;
 }
+
+/* Least scale of a cell's brightness: 5 levels of 255, so that sensor
+ * noise on a still cell is not a change. */
+#define MIN_SCALE_CELL 0.02f
+/* Least scale of the changed fraction: 2% of the cells (about 4 of 192),
+ * as people walking through a scene change a few cells at any time. */
+#define MIN_SCALE_CHANGED 0.02
 
 static double
 feature_transform (const AeAnomalyFeatureCalibration *fc, double v)
@@ -120,12 +127,17 @@ ae_anomaly_measure (const guint8 *in, gsize in_stride, const guint8 *recon,
   g_autofree double *cell = map ? g_new0 (double, (gsize) map_w * map_h) : NULL;
   g_autofree int *cell_n = map ? g_new0 (int, (gsize) map_w * map_h) : NULL;
   g_autofree int *cell_col = map ? g_new (int, width) : NULL;
+  g_autofree int *grid_col = g_new (int, width);
+  double grid[AE_ANOMALY_N_CELLS] = { 0 };
+  int grid_n[AE_ANOMALY_N_CELLS] = { 0 };
   double sum_e = 0, sum_v = 0, sum_v2 = 0, sum_g = 0;
   gint64 n_g = 0;
 
   if (map)
     for (int x = 0; x < width; x++)
       cell_col[x] = (int) ((gint64) x * map_w / width);
+  for (int x = 0; x < width; x++)
+    grid_col[x] = (int) ((gint64) x * AE_ANOMALY_GRID_W / width);
 
   for (int y = 0; y < height; y++) {
     const guint8 *a = in + (gsize) y * in_stride;
@@ -133,6 +145,9 @@ ae_anomaly_measure (const guint8 *in, gsize in_stride, const guint8 *recon,
     const guint8 *below = y + 1 < height ? a + in_stride : NULL;
     double *prow = patch + (gsize) (y / AE_ANOMALY_PATCH) * pw;
     int cy = map ? (int) ((gint64) y * map_h / height) : 0;
+    int gy = (int) ((gint64) y * AE_ANOMALY_GRID_H / height);
+    double *grow = grid + gy * AE_ANOMALY_GRID_W;
+    int *grow_n = grid_n + gy * AE_ANOMALY_GRID_W;
     double row_e = 0, row_v = 0, row_v2 = 0, row_g = 0;
 
     for (int x = 0; x < width; x++) {
@@ -142,6 +157,8 @@ ae_anomaly_measure (const guint8 *in, gsize in_stride, const guint8 *recon,
       row_e += e;
       row_v += v;
       row_v2 += v * v;
+      grow[grid_col[x]] += v;
+      grow_n[grid_col[x]]++;
       prow[x / AE_ANOMALY_PATCH] += e;
       if (map) {
         int c = cy * map_w + cell_col[x];
@@ -202,6 +219,10 @@ ae_anomaly_measure (const guint8 *in, gsize in_stride, const guint8 *recon,
   f->v[AE_ANOMALY_DETAIL] = n_g ? sum_g * norm / n_g : 0.0;
   f->v[AE_ANOMALY_BRIGHTNESS] = mean / 255.0;
   f->v[AE_ANOMALY_CONTRAST] = sqrt (MAX (0.0, sum_v2 / n - mean * mean)) / 255.0;
+  f->v[AE_ANOMALY_CHANGED] = 0.0;
+  /* a frame smaller than the grid: empty cells take the frame's mean */
+  for (int c = 0; c < AE_ANOMALY_N_CELLS; c++)
+    f->cells[c] = (float) ((grid_n[c] ? grid[c] / grid_n[c] : mean) / 255.0);
 
   if (map) {
     for (int cy = 0; cy < map_h; cy++)
@@ -384,21 +405,43 @@ ae_anomaly_calibrate (const AeAnomalyFeatures *normal, int n,
             ">= 0)", i, ae_anomaly_feature_name (k), normal[i].v[k]);
         return FALSE;
       }
+  for (int i = 0; i < n; i++)
+    for (int c = 0; c < AE_ANOMALY_N_CELLS; c++)
+      if (!isfinite (normal[i].cells[c]) || normal[i].cells[c] < 0) {
+        g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_FAILED,
+            "anomaly calibration: frame %d has cell %d = %g (must be finite "
+            "and >= 0)", i, c, normal[i].cells[c]);
+        return FALSE;
+      }
 
   memset (cal, 0, sizeof *cal);
   g_autofree double *t = g_new (double, n);
+  for (int c = 0; c < AE_ANOMALY_N_CELLS; c++) {
+    for (int i = 0; i < n; i++)
+      t[i] = normal[i].cells[c];
+    double center = median (t, n);
+    for (int i = 0; i < n; i++)
+      t[i] = fabs (t[i] - center);
+    cal->cell_center[c] = (float) center;
+    cal->cell_scale[c] = MAX ((float) (MAD_TO_SIGMA * median (t, n)),
+        MIN_SCALE_CELL);
+  }
+  cal->has_cells = TRUE;
+
   for (int k = 0; k < AE_ANOMALY_N_FEATURES; k++) {
     AeAnomalyFeatureCalibration *fc = &cal->feature[k];
-    fc->side = k == AE_ANOMALY_WORST ? AE_ANOMALY_SIDE_HIGH :
-        AE_ANOMALY_SIDE_BOTH;
+    fc->side = k == AE_ANOMALY_WORST || k == AE_ANOMALY_CHANGED ?
+        AE_ANOMALY_SIDE_HIGH : AE_ANOMALY_SIDE_BOTH;
     fc->log = feature_is_log (k);
     for (int i = 0; i < n; i++)
-      t[i] = feature_transform (fc, normal[i].v[k]);
+      t[i] = feature_transform (fc, k == AE_ANOMALY_CHANGED ?
+          ae_anomaly_changed_fraction (cal, &normal[i]) : normal[i].v[k]);
     fc->center = median (t, n);
     for (int i = 0; i < n; i++)
       t[i] = fabs (t[i] - fc->center);
     fc->scale = MAX (MAD_TO_SIGMA * median (t, n),
-        fc->log ? MIN_SCALE_LOG : MIN_SCALE_LINEAR);
+        fc->log ? MIN_SCALE_LOG : k == AE_ANOMALY_CHANGED ?
+        MIN_SCALE_CHANGED : MIN_SCALE_LINEAR);
   }
 
   double sum = 0, sum2 = 0, top = 0;
@@ -416,6 +459,33 @@ ae_anomaly_calibrate (const AeAnomalyFeatures *normal, int n,
   cal->threshold = MAX (AE_ANOMALY_MIN_THRESHOLD,
       AE_ANOMALY_THRESHOLD_MARGIN * top);
   return TRUE;
+}
+
+/* The changed fraction; *@darker: most changed cells got darker. */
+static double
+changed_cells (const AeAnomalyCalibration *cal, const AeAnomalyFeatures *f,
+    gboolean *darker)
+{
+  int changed = 0, dark = 0;
+
+  if (cal->has_cells)
+    for (int c = 0; c < AE_ANOMALY_N_CELLS; c++) {
+      float d = f->cells[c] - cal->cell_center[c];
+      if (fabsf (d) > AE_ANOMALY_CELL_DEVIATION * cal->cell_scale[c]) {
+        changed++;
+        dark += d < 0;
+      }
+    }
+  if (darker)
+    *darker = 2 * dark > changed;
+  return (double) changed / AE_ANOMALY_N_CELLS;
+}
+
+double
+ae_anomaly_changed_fraction (const AeAnomalyCalibration *cal,
+    const AeAnomalyFeatures *f)
+{
+  return changed_cells (cal, f, NULL);
 }
 
 void
@@ -447,14 +517,18 @@ ae_anomaly_score (const AeAnomalyCalibration *cal, const AeAnomalyFeatures *f,
     const AeAnomalyFeatureCalibration *fc = &cal->feature[k];
     if (fc->side == AE_ANOMALY_SIDE_NONE)
       continue;
-    double z = (feature_transform (fc, f->v[k]) - fc->center) / fc->scale;
+    gboolean darker = FALSE;
+    double v = k == AE_ANOMALY_CHANGED ?
+        changed_cells (cal, f, &darker) : f->v[k];
+    double z = (feature_transform (fc, v) - fc->center) / fc->scale;
     double d = fc->side == AE_ANOMALY_SIDE_BOTH ? fabs (z) : MAX (z, 0.0);
     if (!isfinite (d))
       d = G_MAXDOUBLE;
     if (d > best) {
       best = d;
       best_k = k;
-      best_below = z < 0;
+      /* a changed scene is "below" when it went dark */
+      best_below = k == AE_ANOMALY_CHANGED ? darker : z < 0;
     }
   }
   if (dominant)
@@ -481,6 +555,23 @@ ae_anomaly_calibration_to_json (const AeAnomalyCalibration *cal)
   if (cal->n_frames > 0) {
     json_builder_set_member_name (b, "frames");
     json_builder_add_int_value (b, cal->n_frames);
+  }
+  if (cal->has_cells) {
+    json_builder_set_member_name (b, "cells");
+    json_builder_begin_object (b);
+    json_builder_set_member_name (b, "width");
+    json_builder_add_int_value (b, AE_ANOMALY_GRID_W);
+    json_builder_set_member_name (b, "height");
+    json_builder_add_int_value (b, AE_ANOMALY_GRID_H);
+    for (int a = 0; a < 2; a++) {
+      const float *v = a ? cal->cell_scale : cal->cell_center;
+      json_builder_set_member_name (b, a ? "scale" : "center");
+      json_builder_begin_array (b);
+      for (int c = 0; c < AE_ANOMALY_N_CELLS; c++)
+        json_builder_add_double_value (b, v[c]);
+      json_builder_end_array (b);
+    }
+    json_builder_end_object (b);
   }
   json_builder_set_member_name (b, "features");
   json_builder_begin_object (b);
@@ -565,6 +656,56 @@ parse_feature (JsonNode *node, const char *name, AeAnomalyFeatureCalibration *fc
   return TRUE;
 }
 
+static gboolean
+parse_cells (JsonNode *node, AeAnomalyCalibration *cal, GError **error)
+{
+  JsonObject *o = node && JSON_NODE_HOLDS_OBJECT (node) ?
+      json_node_get_object (node) : NULL;
+  JsonNode *w = o ? json_object_get_member (o, "width") : NULL;
+  JsonNode *h = o ? json_object_get_member (o, "height") : NULL;
+
+  if (!o || !w || !h || !JSON_NODE_HOLDS_VALUE (w) || !JSON_NODE_HOLDS_VALUE (h)
+      || json_node_get_value_type (w) != G_TYPE_INT64
+      || json_node_get_value_type (h) != G_TYPE_INT64
+      || json_node_get_int (w) != AE_ANOMALY_GRID_W
+      || json_node_get_int (h) != AE_ANOMALY_GRID_H) {
+    g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_INVALID_MODEL,
+        "anomaly calibration: 'cells' must be an object with width %d and "
+        "height %d", AE_ANOMALY_GRID_W, AE_ANOMALY_GRID_H);
+    return FALSE;
+  }
+  for (int a = 0; a < 2; a++) {
+    const char *key = a ? "scale" : "center";
+    float *out = a ? cal->cell_scale : cal->cell_center;
+    JsonNode *arr = json_object_get_member (o, key);
+    JsonArray *ja = arr && JSON_NODE_HOLDS_ARRAY (arr) ?
+        json_node_get_array (arr) : NULL;
+    if (!ja || json_array_get_length (ja) != AE_ANOMALY_N_CELLS) {
+      g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_INVALID_MODEL,
+          "anomaly calibration: 'cells.%s' must be an array of %d numbers",
+          key, AE_ANOMALY_N_CELLS);
+      return FALSE;
+    }
+    for (int c = 0; c < AE_ANOMALY_N_CELLS; c++) {
+      JsonNode *e = json_array_get_element (ja, c);
+      double v = NAN;
+      if (JSON_NODE_HOLDS_VALUE (e)
+          && (json_node_get_value_type (e) == G_TYPE_DOUBLE
+              || json_node_get_value_type (e) == G_TYPE_INT64))
+        v = json_node_get_double (e);
+      if (!isfinite (v) || v < 0 || v > 1e6 || (a && !(v > 0))) {
+        g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_INVALID_MODEL,
+            "anomaly calibration: 'cells.%s' element %d must be a finite "
+            "number %s", key, c, a ? "> 0" : ">= 0");
+        return FALSE;
+      }
+      out[c] = (float) v;
+    }
+  }
+  cal->has_cells = TRUE;
+  return TRUE;
+}
+
 gboolean
 ae_anomaly_calibration_from_json (const char *json, AeAnomalyCalibration *cal,
     GError **error)
@@ -617,6 +758,10 @@ ae_anomaly_calibration_from_json (const char *json, AeAnomalyCalibration *cal,
     cal->n_frames = (int) json_node_get_int (frames);
   }
 
+  JsonNode *cells = json_object_get_member (o, "cells");
+  if (cells && !parse_cells (cells, cal, error))
+    return FALSE;
+
   JsonNode *feats = json_object_get_member (o, "features");
   if (!feats)
     return TRUE;
@@ -640,11 +785,18 @@ ae_anomaly_calibration_from_json (const char *json, AeAnomalyCalibration *cal,
     if (k == AE_ANOMALY_N_FEATURES) {
       g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_INVALID_MODEL,
           "anomaly calibration: unknown feature '%s' (mse, worst, detail, "
-          "brightness, contrast)", name);
+          "brightness, contrast, changed)", name);
       return FALSE;
     }
     if (!parse_feature (node, name, &cal->feature[k], error))
       return FALSE;
+  }
+  if (cal->feature[AE_ANOMALY_CHANGED].side != AE_ANOMALY_SIDE_NONE
+      && !cal->has_cells) {
+    g_set_error_literal (error, AE_COMPUTE_ERROR,
+        AE_COMPUTE_ERROR_INVALID_MODEL, "anomaly calibration: feature "
+        "'changed' needs the per-cell statistics 'cells'");
+    return FALSE;
   }
   return TRUE;
 }

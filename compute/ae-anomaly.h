@@ -45,6 +45,11 @@ typedef enum {
   AE_ANOMALY_DETAIL,            /* input's mean squared gradient (sharpness) */
   AE_ANOMALY_BRIGHTNESS,        /* input's mean, 0..1 */
   AE_ANOMALY_CONTRAST,          /* input's standard deviation, 0..1 */
+  /* fraction of the grid cells whose brightness is outside its normal
+   * range (a covered part of the lens, the lights, another scene): not
+   * measured but derived from AeAnomalyFeatures.cells with the
+   * calibration's per-cell statistics */
+  AE_ANOMALY_CHANGED,
   AE_ANOMALY_N_FEATURES
 } AeAnomalyFeature;
 
@@ -55,12 +60,25 @@ typedef enum {
 #define AE_ANOMALY_PATCH 16
 #define AE_ANOMALY_WORST_FRACTION 100
 
+/* The brightness grid: the frame split evenly into GRID_W x GRID_H cells
+ * (whatever its size, so a calibration holds for any resolution of the
+ * scene). A cell counts as changed when its brightness is more than
+ * AE_ANOMALY_CELL_DEVIATION of its calibrated scales from its centre. */
+#define AE_ANOMALY_GRID_W 16
+#define AE_ANOMALY_GRID_H 12
+#define AE_ANOMALY_N_CELLS (AE_ANOMALY_GRID_W * AE_ANOMALY_GRID_H)
+#define AE_ANOMALY_CELL_DEVIATION 4.0
+
 typedef struct {
   int x, y, width, height;      /* pixels of the measured frame */
 } AeAnomalyBox;
 
 typedef struct {
-  double v[AE_ANOMALY_N_FEATURES];      /* indexed by AeAnomalyFeature */
+  /* indexed by AeAnomalyFeature; v[AE_ANOMALY_CHANGED] is not measured
+   * (0): the score derives it from @cells and the calibration */
+  double v[AE_ANOMALY_N_FEATURES];
+  /* mean brightness (0..1) of each grid cell, row major */
+  float cells[AE_ANOMALY_N_CELLS];
   /* The worst patch grown over its neighbours whose error is at least half
    * of its own: where to look. */
   AeAnomalyBox box;
@@ -84,6 +102,10 @@ typedef struct _AeAnomalyCalibration {
   AeAnomalyFeatureCalibration feature[AE_ANOMALY_N_FEATURES];
   /* Scores above this flag a frame (same units as the score). */
   double threshold;
+  /* Per grid cell: centre and scale of its brightness; only if has_cells
+   * (AE_ANOMALY_CHANGED needs them). */
+  gboolean has_cells;
+  float cell_center[AE_ANOMALY_N_CELLS], cell_scale[AE_ANOMALY_N_CELLS];
   /* Mean and standard deviation of the calibration frames' AE_ANOMALY_MSE:
    * the first version's fields, still written for older readers. */
   double mse_mean, mse_std;
@@ -96,8 +118,14 @@ typedef struct _AeAnomalyCalibration {
 #define AE_ANOMALY_MIN_THRESHOLD 5.0
 #define AE_ANOMALY_THRESHOLD_MARGIN 1.25
 
-/* "mse", "worst", "detail", "brightness", "contrast"; "?" if out of range. */
+/* "mse", "worst", "detail", "brightness", "contrast", "changed"; "?" if
+ * out of range. */
 const char *ae_anomaly_feature_name (AeAnomalyFeature feature);
+
+/* The fraction (0..1) of @f's grid cells whose brightness is outside the
+ * calibrated range; 0 if @cal has no cell statistics. */
+double ae_anomaly_changed_fraction (const AeAnomalyCalibration *cal,
+    const AeAnomalyFeatures *f);
 
 /* Measures one frame. @in and @recon are @width x @height pixels of @bpp
  * bytes (1: one 8-bit plane, GRAY8 or a Y plane; 3 or 4: the first three
@@ -133,8 +161,9 @@ gboolean ae_anomaly_scorer_measure_output (AeAnomalyScorer *s, AeColor color,
     int map_w, int map_h, GError **error);
 
 /* Calibrates on the features of @n normal frames (n >= 2, every value
- * finite and >= 0). Fills every field of @cal: all features used (worst
- * only above the centre, the others both ways), threshold =
+ * finite and >= 0). Fills every field of @cal: the grid cells' centres and
+ * scales first, then all features (worst and changed only above the
+ * centre, the others both ways), threshold =
  * MAX (AE_ANOMALY_MIN_THRESHOLD, AE_ANOMALY_THRESHOLD_MARGIN x the highest
  * score among the @n frames). FALSE with @error (AE_COMPUTE_ERROR_FAILED)
  * for too few frames or bad values. */

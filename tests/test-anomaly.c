@@ -257,6 +257,40 @@ test_light_change (void)
   g_assert_true (below);
 }
 
+/* A dark occlusion of a corner: the changed-cells feature catches it,
+ * from below, while people walking through stay normal. */
+static void
+test_occlusion (void)
+{
+  AeAnomalyCalibration cal;
+  g_autoptr (GRand) rand = g_rand_new_with_seed (21);
+  g_autofree Frame *f = g_new (Frame, 1);
+  AeAnomalyFeatures clean, covered;
+  AeAnomalyFeature dominant;
+  gboolean below;
+
+  calibrate_scene (&cal);
+  g_assert_true (cal.has_cells);
+  make_frame (f, 2, rand);
+  measure (f, &clean);
+  g_assert_cmpfloat (ae_anomaly_changed_fraction (&cal, &clean), <=, 0.05);
+  for (int y = H / 2; y < H; y++)
+    for (int x = 0; x < W / 2; x++)
+      f->in[y * W + x] = f->recon[y * W + x] = 15;
+  measure (f, &covered);
+  double frac = ae_anomaly_changed_fraction (&cal, &covered);
+  g_assert_cmpfloat (frac, >=, 0.2);
+  g_assert_cmpfloat (frac, <=, 0.3);
+  g_assert_cmpfloat (ae_anomaly_score (&cal, &covered, &dominant, &below), >,
+      cal.threshold);
+  g_assert_true (below);
+
+  /* without cell statistics the feature is silent */
+  AeAnomalyCalibration none = cal;
+  none.has_cells = FALSE;
+  g_assert_cmpfloat (ae_anomaly_changed_fraction (&none, &covered), ==, 0.0);
+}
+
 static void
 test_calibrate_errors (void)
 {
@@ -403,6 +437,14 @@ test_json_errors (void)
           "\"scale\": 1}}}", "'features.contrast.log'"},
     {"{\"mean\": 1, \"std\": 1, \"threshold\": 4, \"features\": "
           "{\"brightness\": 3}}", "'features.brightness' must be an object"},
+    {"{\"mean\": 1, \"std\": 1, \"threshold\": 4, \"features\": "
+          "{\"changed\": {\"side\": \"high\", \"center\": 0, "
+          "\"scale\": 1}}}", "'changed' needs the per-cell statistics"},
+    {"{\"mean\": 1, \"std\": 1, \"threshold\": 4, \"cells\": "
+          "{\"width\": 8, \"height\": 12}}", "width 16 and height 12"},
+    {"{\"mean\": 1, \"std\": 1, \"threshold\": 4, \"cells\": "
+          "{\"width\": 16, \"height\": 12, \"center\": [0.5]}}",
+        "'cells.center' must be an array of 192"},
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
@@ -422,6 +464,17 @@ test_json_errors (void)
     g_assert_nonnull (strstr (error->message, cases[i].expect));
     g_clear_error (&error);
   }
+
+  /* a cell with a scale of 0 (written by hand) */
+  AeAnomalyCalibration cal, back;
+  GError *error = NULL;
+  calibrate_scene (&cal);
+  cal.cell_scale[5] = 0;
+  g_autofree char *js = ae_anomaly_calibration_to_json (&cal);
+  g_assert_false (ae_anomaly_calibration_from_json (js, &back, &error));
+  g_assert_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_INVALID_MODEL);
+  g_assert_nonnull (strstr (error->message, "'cells.scale' element 5"));
+  g_clear_error (&error);
 }
 
 /* The scorer on the fixture model: the same features whichever format
@@ -506,6 +559,7 @@ main (int argc, char **argv)
   g_test_add_func ("/anomaly/score/pasted-patch", test_pasted_patch);
   g_test_add_func ("/anomaly/score/blur", test_blur);
   g_test_add_func ("/anomaly/score/light-change", test_light_change);
+  g_test_add_func ("/anomaly/score/occlusion", test_occlusion);
   g_test_add_func ("/anomaly/calibrate/errors", test_calibrate_errors);
   g_test_add_func ("/anomaly/scorer/formats", test_scorer_formats);
   g_test_add_func ("/anomaly/json/round-trip", test_json_round_trip);
