@@ -51,25 +51,48 @@ feature_transform (const AeAnomalyFeatureCalibration *fc, double v)
 
 /* ---- measuring ---------------------------------------------------------- */
 
-static inline double
-pixel_value (const guint8 *p, int bpp)
-{
-  return bpp == 1 ? p[0] : (p[0] + p[1] + p[2]) * (1.0 / 3.0);
-}
-
-static inline double
-pixel_sq_error (const guint8 *a, const guint8 *b, int bpp)
+/* One row of a frame as integers: each pixel's value (the sum of its
+ * channels, 1 or 3 of them) and squared reconstruction error (summed over
+ * the channels). Integer rows keep the per-pixel work vectorisable; the
+ * channel count is divided out once at the end. */
+static void
+read_row (const guint8 *a, const guint8 *b, int width, int bpp, int *v,
+    int *e)
 {
   if (bpp == 1) {
-    double d = (double) a[0] - b[0];
-    return d * d;
+    for (int x = 0; x < width; x++) {
+      int d = a[x] - b[x];
+      v[x] = a[x];
+      e[x] = d * d;
+    }
+    return;
   }
-  double s = 0;
-  for (int c = 0; c < 3; c++) {
-    double d = (double) a[c] - b[c];
-    s += d * d;
+  for (int x = 0; x < width; x++, a += bpp, b += bpp) {
+    int d0 = a[0] - b[0], d1 = a[1] - b[1], d2 = a[2] - b[2];
+    v[x] = a[0] + a[1] + a[2];
+    e[x] = d0 * d0 + d1 * d1 + d2 * d2;
   }
-  return s * (1.0 / 3.0);
+}
+
+/* First pixel of each of @n cells splitting @width evenly: pixel x is in
+ * cell x * n / width (floor); @start has n + 1 entries. */
+static void
+cell_starts (int width, int n, int *start)
+{
+  for (int c = 0; c <= n; c++)
+    start[c] = (int) (((gint64) c * width + n - 1) / n);
+}
+
+/* Adds the sums of @row over each cell's pixels to @acc. */
+static void
+add_cells (const int *row, const int *start, int n, gint64 *acc)
+{
+  for (int c = 0; c < n; c++) {
+    gint64 sum = 0;
+    for (int x = start[c]; x < start[c + 1]; x++)
+      sum += row[x];
+    acc[c] += sum;
+  }
 }
 
 /* Grows the worst patch over 4-connected patches whose error is at least
@@ -104,6 +127,20 @@ grow_region (const double *err, int pw, int ph, int seed, int *bx0, int *by0,
   }
 }
 
+/* Cell (cx, cy) of a @gw x @gh grid if it has pixels, else the cell of
+ * the pixel under its centre. */
+static int
+nearest_cell (int cx, int cy, int gw, int gh, const int *col_start,
+    const int *rows, int width, int height)
+{
+  if (col_start[cx + 1] > col_start[cx] && rows[cy] > 0)
+    return cy * gw + cx;
+  int x = (int) (((gint64) 2 * cx + 1) * width / (2 * gw));
+  int y = (int) (((gint64) 2 * cy + 1) * height / (2 * gh));
+  return (int) ((gint64) y * gh / height) * gw + (int) ((gint64) x * gw /
+      width);
+}
+
 static int
 compare_desc (const void *a, const void *b)
 {
@@ -123,77 +160,83 @@ ae_anomaly_measure (const guint8 *in, gsize in_stride, const guint8 *recon,
 
   const int pw = (width + AE_ANOMALY_PATCH - 1) / AE_ANOMALY_PATCH;
   const int ph = (height + AE_ANOMALY_PATCH - 1) / AE_ANOMALY_PATCH;
-  g_autofree double *patch = g_new0 (double, (gsize) pw * ph);
-  g_autofree double *cell = map ? g_new0 (double, (gsize) map_w * map_h) : NULL;
-  g_autofree int *cell_n = map ? g_new0 (int, (gsize) map_w * map_h) : NULL;
-  g_autofree int *cell_col = map ? g_new (int, width) : NULL;
-  g_autofree int *grid_col = g_new (int, width);
-  double grid[AE_ANOMALY_N_CELLS] = { 0 };
-  int grid_n[AE_ANOMALY_N_CELLS] = { 0 };
-  double sum_e = 0, sum_v = 0, sum_v2 = 0, sum_g = 0;
-  gint64 n_g = 0;
+  const int mw = map ? map_w : 1, mh = map ? map_h : 1;
+  g_autofree gint64 *patch_acc = g_new0 (gint64, (gsize) pw * ph);
+  g_autofree gint64 *map_acc = g_new0 (gint64, (gsize) mw * mh);
+  g_autofree int *map_rows = g_new0 (int, mh);
+  gint64 grid_acc[AE_ANOMALY_N_CELLS] = { 0 };
+  int grid_rows[AE_ANOMALY_GRID_H] = { 0 };
+  g_autofree int *patch_start = g_new (int, pw + 1);
+  g_autofree int *map_start = g_new (int, mw + 1);
+  int grid_start[AE_ANOMALY_GRID_W + 1];
+  g_autofree int *v = g_new (int, width);
+  g_autofree int *v_prev = g_new (int, width);
+  g_autofree int *e = g_new (int, width);
+  gint64 sum_e = 0, sum_v = 0, sum_v2 = 0, sum_g = 0, n_g = 0;
 
-  if (map)
-    for (int x = 0; x < width; x++)
-      cell_col[x] = (int) ((gint64) x * map_w / width);
-  for (int x = 0; x < width; x++)
-    grid_col[x] = (int) ((gint64) x * AE_ANOMALY_GRID_W / width);
+  for (int c = 0; c <= pw; c++)
+    patch_start[c] = MIN (c * AE_ANOMALY_PATCH, width);
+  cell_starts (width, mw, map_start);
+  cell_starts (width, AE_ANOMALY_GRID_W, grid_start);
 
   for (int y = 0; y < height; y++) {
-    const guint8 *a = in + (gsize) y * in_stride;
-    const guint8 *b = recon + (gsize) y * recon_stride;
-    const guint8 *below = y + 1 < height ? a + in_stride : NULL;
-    double *prow = patch + (gsize) (y / AE_ANOMALY_PATCH) * pw;
-    int cy = map ? (int) ((gint64) y * map_h / height) : 0;
-    int gy = (int) ((gint64) y * AE_ANOMALY_GRID_H / height);
-    double *grow = grid + gy * AE_ANOMALY_GRID_W;
-    int *grow_n = grid_n + gy * AE_ANOMALY_GRID_W;
-    double row_e = 0, row_v = 0, row_v2 = 0, row_g = 0;
-
+    read_row (in + (gsize) y * in_stride, recon + (gsize) y * recon_stride,
+        width, bpp, v, e);
+    gint64 row_e = 0, row_v = 0, row_v2 = 0, row_g = 0;
     for (int x = 0; x < width; x++) {
-      const guint8 *pa = a + (gsize) x * bpp;
-      double e = pixel_sq_error (pa, b + (gsize) x * bpp, bpp);
-      double v = pixel_value (pa, bpp);
-      row_e += e;
-      row_v += v;
-      row_v2 += v * v;
-      grow[grid_col[x]] += v;
-      grow_n[grid_col[x]]++;
-      prow[x / AE_ANOMALY_PATCH] += e;
-      if (map) {
-        int c = cy * map_w + cell_col[x];
-        cell[c] += e;
-        cell_n[c]++;
-      }
-      /* detail: squared forward differences where the neighbour exists */
-      if (x + 1 < width) {
-        double d = pixel_value (pa + bpp, bpp) - v;
+      row_e += e[x];
+      row_v += v[x];
+      row_v2 += v[x] * v[x];
+    }
+    /* detail: squared differences with the right and upper neighbours */
+    for (int x = 0; x + 1 < width; x++) {
+      int d = v[x + 1] - v[x];
+      row_g += d * d;
+    }
+    n_g += width - 1;
+    if (y > 0) {
+      for (int x = 0; x < width; x++) {
+        int d = v[x] - v_prev[x];
         row_g += d * d;
-        n_g++;
       }
-      if (below) {
-        double d = pixel_value (below + (gsize) x * bpp, bpp) - v;
-        row_g += d * d;
-        n_g++;
-      }
+      n_g += width;
     }
     sum_e += row_e;
     sum_v += row_v;
     sum_v2 += row_v2;
     sum_g += row_g;
+
+    add_cells (e, patch_start, pw, patch_acc + (gsize) (y / AE_ANOMALY_PATCH)
+        * pw);
+    int gy = (int) ((gint64) y * AE_ANOMALY_GRID_H / height);
+    add_cells (v, grid_start, AE_ANOMALY_GRID_W,
+        grid_acc + gy * AE_ANOMALY_GRID_W);
+    grid_rows[gy]++;
+    if (map) {
+      int my = (int) ((gint64) y * map_h / height);
+      add_cells (e, map_start, map_w, map_acc + (gsize) my * map_w);
+      map_rows[my]++;
+    }
+    int *t = v_prev;
+    v_prev = v;
+    v = t;
   }
 
-  const double n = (double) width * height;
-  const double norm = 1.0 / (255.0 * 255.0);
+  /* channels summed: divide values by c, squares of values by c^2,
+   * errors (sums of c squared differences) by c; and scale to 0..1 */
+  const double ch = bpp == 1 ? 1.0 : 3.0;
+  const double vnorm = 1.0 / (255.0 * ch);
+  const double norm = 1.0 / (255.0 * 255.0 * ch);
+  g_autofree double *patch = g_new (double, (gsize) pw * ph);
   int n_patches = pw * ph, worst_i = 0;
 
   /* mean squared error per patch (edge patches may be partial) */
   for (int py = 0; py < ph; py++) {
     int h = MIN (AE_ANOMALY_PATCH, height - py * AE_ANOMALY_PATCH);
     for (int px = 0; px < pw; px++) {
-      int w = MIN (AE_ANOMALY_PATCH, width - px * AE_ANOMALY_PATCH);
+      int w = patch_start[px + 1] - patch_start[px];
       int i = py * pw + px;
-      patch[i] *= norm / (w * h);
+      patch[i] = patch_acc[i] * norm / (w * h);
       if (patch[i] > patch[worst_i])
         worst_i = i;
     }
@@ -213,34 +256,35 @@ ae_anomaly_measure (const guint8 *in, gsize in_stride, const guint8 *recon,
   for (int i = 0; i < k; i++)
     worst += patch[i];
 
-  double mean = sum_v / n;
+  const double n = (double) width * height;
+  const double mean = sum_v * vnorm / n;
   f->v[AE_ANOMALY_MSE] = sum_e * norm / n;
   f->v[AE_ANOMALY_WORST] = worst / k;
-  f->v[AE_ANOMALY_DETAIL] = n_g ? sum_g * norm / n_g : 0.0;
-  f->v[AE_ANOMALY_BRIGHTNESS] = mean / 255.0;
-  f->v[AE_ANOMALY_CONTRAST] = sqrt (MAX (0.0, sum_v2 / n - mean * mean)) / 255.0;
+  f->v[AE_ANOMALY_DETAIL] = n_g ? sum_g * vnorm * vnorm / n_g : 0.0;
+  f->v[AE_ANOMALY_BRIGHTNESS] = mean;
+  f->v[AE_ANOMALY_CONTRAST] = sqrt (MAX (0.0, sum_v2 * vnorm * vnorm / n -
+          mean * mean));
   f->v[AE_ANOMALY_CHANGED] = 0.0;
-  /* a frame smaller than the grid: empty cells take the frame's mean */
-  for (int c = 0; c < AE_ANOMALY_N_CELLS; c++)
-    f->cells[c] = (float) ((grid_n[c] ? grid[c] / grid_n[c] : mean) / 255.0);
 
-  if (map) {
-    for (int cy = 0; cy < map_h; cy++)
-      for (int cx = 0; cx < map_w; cx++) {
-        int c = cy * map_w + cx;
-        if (!cell_n[c]) {
-          /* more cells than pixels: take the cell of the pixel under this
-           * cell's centre, which has pixels */
-          int x = (int) (((gint64) 2 * cx + 1) * width / (2 * map_w));
-          int y = (int) (((gint64) 2 * cy + 1) * height / (2 * map_h));
-          int src = (int) ((gint64) y * map_h / height) * map_w
-              + (int) ((gint64) x * map_w / width);
-          map[c] = (float) (cell[src] * norm / cell_n[src]);
-        } else {
-          map[c] = (float) (cell[c] * norm / cell_n[c]);
-        }
-      }
+  /* a frame smaller than the grid or the map: empty cells take the cell
+   * of the pixel under their centre, which has pixels */
+  for (int c = 0; c < AE_ANOMALY_N_CELLS; c++) {
+    int cx = c % AE_ANOMALY_GRID_W, cy = c / AE_ANOMALY_GRID_W;
+    int src = nearest_cell (cx, cy, AE_ANOMALY_GRID_W, AE_ANOMALY_GRID_H,
+        grid_start, grid_rows, width, height);
+    int cols = grid_start[src % AE_ANOMALY_GRID_W + 1] -
+        grid_start[src % AE_ANOMALY_GRID_W];
+    f->cells[c] = (float) (grid_acc[src] * vnorm /
+        ((double) cols * grid_rows[src / AE_ANOMALY_GRID_W]));
   }
+  if (map)
+    for (int c = 0; c < map_w * map_h; c++) {
+      int src = nearest_cell (c % map_w, c / map_w, map_w, map_h, map_start,
+          map_rows, width, height);
+      int cols = map_start[src % map_w + 1] - map_start[src % map_w];
+      map[c] = (float) (map_acc[src] * norm /
+          ((double) cols * map_rows[src / map_w]));
+    }
 }
 
 /* ---- a model on a frame -------------------------------------------------- */
