@@ -352,6 +352,22 @@ convert (AeAnomalyScorer *s, const AeFrame *frame, AeColor color, int c,
   }
 }
 
+/* @frame's limited-range Y' plane scaled to 0..255 into @dst (w x h). */
+static void
+expand_range (const AeFrame *frame, guint8 *dst)
+{
+  guint8 lut[256];
+
+  for (int i = 0; i < 256; i++)
+    lut[i] = (guint8) CLAMP ((i - 16) * 255.0 / 219.0 + 0.5, 0, 255);
+  for (int y = 0; y < frame->height; y++) {
+    const guint8 *src = frame->data + (gsize) y * frame->stride;
+    guint8 *d = dst + (gsize) y * frame->width;
+    for (int x = 0; x < frame->width; x++)
+      d[x] = lut[src[x]];
+  }
+}
+
 gboolean
 ae_anomaly_scorer_measure_output (AeAnomalyScorer *s, AeColor color,
     const AeFrame *in, const AeFrame *out, AeAnomalyFeatures *f, float *map,
@@ -366,10 +382,10 @@ ae_anomaly_scorer_measure_output (AeAnomalyScorer *s, AeColor color,
   int w = in->width, h = in->height;
   int c = color == AE_COLOR_RGB ? 3 : 1;
 
-  /* the Y' plane of GRAY8 and YUV frames is exactly what a luma model
-   * reads and writes */
-  if (c == 1 && (in->format == AE_FRAME_GRAY8
-          || ae_frame_format_is_yuv (in->format))) {
+  /* the Y' plane of GRAY8 and full-range YUV frames is exactly what a
+   * luma model reads and writes */
+  gboolean yuv = ae_frame_format_is_yuv (in->format);
+  if (c == 1 && (in->format == AE_FRAME_GRAY8 || (yuv && in->full_range))) {
     ae_anomaly_measure (in->data, in->stride, out->data, out->stride, w, h,
         1, f, map, map_w, map_h);
     return TRUE;
@@ -378,6 +394,15 @@ ae_anomaly_scorer_measure_output (AeAnomalyScorer *s, AeColor color,
   if (!ensure (&s->in, &s->in_size, size, w, h, error)
       || !ensure (&s->recon, &s->recon_size, size, w, h, error))
     return FALSE;
+  if (c == 1 && yuv) {
+    /* limited-range Y' (16..235) measured as full range, so that features
+     * and calibration agree whichever format carries the scene */
+    expand_range (in, s->in);
+    expand_range (out, s->recon);
+    ae_anomaly_measure (s->in, w, s->recon, w, w, h, 1, f, map, map_w,
+        map_h);
+    return TRUE;
+  }
   convert (s, in, color, c, s->in);
   convert (s, out, color, c, s->recon);
   ae_anomaly_measure (s->in, (gsize) w * c, s->recon, (gsize) w * c, w, h,

@@ -152,9 +152,10 @@ gboolean ae_anomaly_scorer_measure (AeAnomalyScorer *s, AePlan *plan,
     const AeFrame *frame, AeAnomalyFeatures *f, float *map, int map_w,
     int map_h, GError **error);
 /* Measures @in against @out, the output a model of @color wrote for it
- * (same format and size). A luma model is measured on Y': the Y' planes of
- * GRAY8 and YUV frames as they are, RGB frames converted with their matrix
- * and rounded to 8 bits; an rgb model on R'G'B' converted likewise
+ * (same format and size). A luma model is measured on full-range Y': the
+ * Y' planes of GRAY8 and full-range YUV frames as they are, limited-range
+ * Y' (16..235) scaled to 0..255, RGB frames converted with their matrix and
+ * rounded to 8 bits; an rgb model on R'G'B' converted likewise
  * (ae_frame_read()). FALSE with @error only when memory runs out. */
 gboolean ae_anomaly_scorer_measure_output (AeAnomalyScorer *s, AeColor color,
     const AeFrame *in, const AeFrame *out, AeAnomalyFeatures *f, float *map,

@@ -529,7 +529,8 @@ test_scorer_formats (void)
   }
   g_assert_cmpmem (map_a, sizeof map_a, map_b, sizeof map_b);
 
-  /* I420: the Y' plane as it is, the chroma ignored by a luma model */
+  /* full-range I420: the Y' plane as it is, the chroma ignored by a luma
+   * model */
   int cw = (w + 1) / 2, ch = (h + 1) / 2;
   g_autofree guint8 *chroma = g_new (guint8, cw * ch * 2);
   memset (chroma, 77, cw * ch * 2);
@@ -538,12 +539,28 @@ test_scorer_formats (void)
   fy.chroma[0] = chroma;
   fy.chroma[1] = chroma + cw * ch;
   fy.chroma_stride[0] = fy.chroma_stride[1] = cw;
+  fy.full_range = TRUE;
   gboolean ok = ae_anomaly_scorer_measure (scorer, plan, &fy, &b, NULL, 0,
       0, &error);
   g_assert_no_error (error);
   g_assert_true (ok);
   for (int k = 0; k < AE_ANOMALY_N_FEATURES; k++)
     g_assert_cmpfloat (a.v[k], ==, b.v[k]);
+
+  /* limited range: the same picture in 16..235 measures (nearly) the same */
+  g_autofree guint8 *limited = g_new (guint8, w * h);
+  for (int i = 0; i < w * h; i++)
+    limited[i] = (guint8) (16 + gray[i] * 219 / 255.0 + 0.5);
+  fy.data = limited;
+  fy.full_range = FALSE;
+  g_assert_true (ae_anomaly_scorer_measure (scorer, plan, &fy, &b, NULL, 0,
+          0, &error));
+  g_assert_cmpfloat (fabs (b.v[AE_ANOMALY_BRIGHTNESS] -
+          a.v[AE_ANOMALY_BRIGHTNESS]), <, 0.005);
+  g_assert_cmpfloat (fabs (b.v[AE_ANOMALY_CONTRAST] /
+          a.v[AE_ANOMALY_CONTRAST] - 1), <, 0.02);
+  g_assert_cmpfloat (fabs (b.v[AE_ANOMALY_DETAIL] / a.v[AE_ANOMALY_DETAIL] -
+          1), <, 0.05);
 
   /* the input frame is untouched */
   for (int i = 0; i < w * h; i++)

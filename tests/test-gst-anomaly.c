@@ -188,6 +188,11 @@ frame_buffer (const GstVideoInfo * info, int t, int what)
   g_assert_true (gst_video_frame_map (&f, (GstVideoInfo *) info, buf,
           GST_MAP_WRITE));
   gboolean rgb = GST_VIDEO_FORMAT_INFO_IS_RGB (info->finfo);
+  /* the same picture in limited-range YUV: Y' in 16..235 */
+  if (!rgb && !GST_VIDEO_FORMAT_INFO_IS_GRAY (info->finfo)
+      && info->colorimetry.range != GST_VIDEO_COLOR_RANGE_0_255)
+    for (int i = 0; i < w * h; i++)
+      y[i] = (guint8) (16 + y[i] * 219 / 255.0 + 0.5);
   for (guint c = 0; c < GST_VIDEO_FRAME_N_COMPONENTS (&f); c++) {
     int cw = GST_VIDEO_FRAME_COMP_WIDTH (&f, c);
     int ch = GST_VIDEO_FRAME_COMP_HEIGHT (&f, c);
@@ -597,12 +602,18 @@ test_formats (void)
       GstAeAnomalyMeta *m = gst_buffer_get_ae_anomaly_meta (out);
       g_assert_nonnull (m);
       g_assert_true (isfinite (m->score));
-      /* 4:2:0 and RGB carry the same luma as GRAY8 (R = G = B) */
+      g_test_message ("%s %dx%d: %.3f (%s)", formats[i], sizes[s][0],
+          sizes[s][1], m->score, m->feature);
+      /* RGB carries the same luma as GRAY8 (R = G = B): the same score;
+       * limited-range YUV the same picture with coarser steps, which this
+       * smooth, low-error scene feels (well below the threshold of 5) */
       if (ref_score < 0)
         ref_score = m->score;
-      else if (sizes[s][0] > 1)
+      else if (GST_VIDEO_INFO_IS_RGB (&info))
         g_assert_cmpfloat (fabs (m->score - ref_score), <=,
             0.05 * ref_score + 0.05);
+      else if (sizes[s][0] > 1)
+        g_assert_cmpfloat (fabs (m->score - ref_score), <, 2.5);
       gst_buffer_unref (out);
       gst_harness_teardown (h);
     }
