@@ -14,10 +14,15 @@ Throughput is samples per second over --steps optimiser steps after
   PyTorch  forward + loss + backward + clipping + Adam step, on batches drawn
            from a pool of patches prepared beforehand (so data preparation
            is not timed), in the faster of two memory layouts measured each
-           time: contiguous NCHW and channels_last.
+           time (a short probe of each, then the faster one timed):
+           contiguous NCHW and channels_last.
 The PyTorch side runs in a child process with OMP_NUM_THREADS and
-MKL_NUM_THREADS set and torch.set_num_threads(T). Rows are medians of
---repeats runs, ours and PyTorch alternating.
+MKL_NUM_THREADS set and torch.set_num_threads(T). On a machine that other
+processes keep busy, OpenMP's default wait policy (spin, then sleep) stalls
+PyTorch badly at 2 threads, and OMP_WAIT_POLICY=PASSIVE is several times
+faster; with more than one thread both are tried on the first run of a row
+and the faster is kept. Rows are medians of --repeats runs, ours and
+PyTorch alternating.
 
 Needs: scripts/deps.sh --bench (python3-torch, python3-numpy).
 Usage:
@@ -47,6 +52,7 @@ import gen_fixtures as gf  # noqa: E402
 
 POOL = 256          # prepared patches PyTorch samples its batches from
 MAX_IMAGES = 64     # images decoded for that pool
+PROBE_STEPS = 4     # timed steps per memory layout to pick PyTorch's faster
 
 
 # ---------------------------------------------------------------------------
@@ -219,18 +225,12 @@ def torch_net(path):
     return Net(), g
 
 
-def torch_rate(net, inp, target, batch, steps, warmup, layout, seed):
-    """Samples/s of full training steps in one memory layout."""
+def torch_steps(net, opt, inp, target, batch, n, fmt, gen):
+    """Seconds for @n full training steps."""
     import torch
     import torch.nn.functional as F
-    fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
-    net = net.to(memory_format=fmt)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-4)
-    gen = torch.Generator().manual_seed(seed)
-    t0 = None
-    for i in range(warmup + steps):
-        if i == warmup:
-            t0 = time.perf_counter()
+    t0 = time.perf_counter()
+    for _ in range(n):
         idx = torch.randint(inp.shape[0], (batch,), generator=gen)
         x = inp[idx].contiguous(memory_format=fmt)
         y = target[idx].contiguous(memory_format=fmt)
@@ -241,12 +241,13 @@ def torch_rate(net, inp, target, batch, steps, warmup, layout, seed):
         opt.step()
         if not torch.isfinite(loss):
             sys.exit("PyTorch loss became %g" % loss.item())
-    return steps * batch / (time.perf_counter() - t0)
+    return time.perf_counter() - t0
 
 
 def torch_child(a):
-    """Runs in its own process (thread settings fixed before torch starts):
-    prints one JSON line {layout: samples/s}."""
+    """Runs in its own process (thread settings fixed before torch starts).
+    Warms up both memory layouts, times --probe steps of each, then --steps
+    of the faster; prints one JSON line {layout, rate}."""
     import copy
     import torch
     torch.set_num_threads(a.threads_one)
@@ -257,20 +258,33 @@ def torch_child(a):
         out = net(inp[:1])
     if out.shape != target[:1].shape:
         sys.exit("PyTorch output %s for target %s" % (tuple(out.shape), tuple(target[:1].shape)))
-    rates = {}
-    for layout in ("nchw", "channels_last"):
-        rates[layout] = torch_rate(copy.deepcopy(net), inp, target, a.batch,
-                                   a.steps, a.warmup, layout, a.seed)
-    print(json.dumps(rates))
+    gen = torch.Generator().manual_seed(a.seed)
+    runs = {}
+    for layout, fmt in (("nchw", torch.contiguous_format),
+                        ("channels_last", torch.channels_last)):
+        m = copy.deepcopy(net).to(memory_format=fmt)
+        opt = torch.optim.Adam(m.parameters(), lr=1e-4)
+        torch_steps(m, opt, inp, target, a.batch, a.warmup, fmt, gen)
+        probe = torch_steps(m, opt, inp, target, a.batch, PROBE_STEPS, fmt, gen)
+        runs[layout] = (probe, m, opt, fmt)
+    layout = min(runs, key=lambda k: runs[k][0])
+    _, m, opt, fmt = runs[layout]
+    secs = torch_steps(m, opt, inp, target, a.batch, a.steps, fmt, gen)
+    print(json.dumps({"layout": layout, "rate": a.steps * a.batch / secs}))
 
 
-def bench_torch(a, model, threads):
+def bench_torch(a, model, threads, policy):
+    """(samples/s, layout) from a child with OpenMP's wait policy @policy."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    env.pop("OMP_WAIT_POLICY", None)
+    if policy != "default":
+        env["OMP_WAIT_POLICY"] = policy
     cmd = [sys.executable, os.path.abspath(__file__), "--torch-child", model,
            "--threads-one", str(threads), "--data", a.data, "--patch", str(a.patch),
            "--batch", str(a.batch), "--steps", str(a.steps), "--warmup", str(a.warmup)]
     out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    r = json.loads(out.strip().splitlines()[-1])
+    return r["rate"], r["layout"]
 
 
 # ---------------------------------------------------------------------------
@@ -297,6 +311,14 @@ def bench_ours(a, preset, task, threads, model):
     if p.wait() != 0 or len(stamps) != 2:
         sys.exit("ae-train failed (%d): %s\n%s" % (p.returncode, " ".join(cmd), err))
     return a.steps * a.batch / (stamps[last] - stamps[a.warmup]), cmd
+
+
+def openblas_core(ae_train):
+    """The kernel family OpenBLAS picked for this CPU in our process."""
+    out = subprocess.run([ae_train, "--list-presets"], capture_output=True, text=True,
+                         env=dict(os.environ, OPENBLAS_VERBOSE="2"))
+    m = re.search(r"Core: (\S+)", out.stdout + out.stderr)
+    return m.group(1) if m else "?"
 
 
 def preset_tasks(ae_train):
@@ -352,6 +374,9 @@ def main():
     print("command: " + " ".join([sys.executable] + sys.argv))
     print("machine: %s, %d cores online, load average %.1f at start; PyTorch %s (%s)"
           % (cpu_name(), os.cpu_count(), os.getloadavg()[0], torch.__version__, blas_info(torch)))
+    print("ours: OpenBLAS core %s%s" % (openblas_core(a.ae_train),
+          ", OPENBLAS_CORETYPE=" + os.environ["OPENBLAS_CORETYPE"]
+          if os.environ.get("OPENBLAS_CORETYPE") else ""))
     print("%d steps timed after %d warm-up; median of %d runs each side, alternating"
           % (a.steps, a.warmup, a.repeats))
     print()
@@ -362,24 +387,34 @@ def main():
                 sys.exit("unknown preset %s (ae-train --list-presets)" % preset)
             model = os.path.join(tmp, preset + ".safetensors")
             for t in [int(x) for x in a.threads.split(",")]:
-                ours, theirs = [], {"nchw": [], "channels_last": []}
+                # OpenMP's default (spin, then sleep) stalls badly when other
+                # processes hold the cores; PASSIVE is then far faster for
+                # PyTorch. With several threads both are tried on the first
+                # run and the faster kept.
+                policies = ["default"] + (["PASSIVE"] if t > 1 else [])
+                ours, theirs = [], {}
                 for _ in range(a.repeats):
                     rate, cmd = bench_ours(a, preset, tasks[preset], t, model)
                     ours.append(rate)
-                    for layout, r in bench_torch(a, model, t).items():
-                        theirs[layout].append(r)
+                    for pol in policies:
+                        r, layout = bench_torch(a, model, t, pol)
+                        theirs.setdefault(pol, []).append((r, layout))
+                    policies = [max(theirs, key=lambda k: theirs[k][0][0])]
                 if not rows:
                     print("ae-train command (per row: preset, task, threads): "
                           + " ".join(cmd).replace(tmp, "$TMP"))
                     print()
                     print("| preset | threads | batch | patch | ours samples/s | "
-                          "PyTorch samples/s (layout) | ours / PyTorch |")
+                          "PyTorch samples/s (layout, OpenMP wait) | ours / PyTorch |")
                     print("| --- | --- | --- | --- | --- | --- | --- |")
-                layout = max(theirs, key=lambda k: statistics.median(theirs[k]))
-                o, p = statistics.median(ours), statistics.median(theirs[layout])
+                pol = policies[0]
+                o = statistics.median(ours)
+                p = statistics.median(r for r, _ in theirs[pol])
+                layouts = "/".join(sorted(set(lay for _, lay in theirs[pol])))
                 rows.append((preset, t, o, p))
-                print("| %s | %d | %d | %d | %.1f | %.1f (%s) | %.2fx |"
-                      % (preset, t, a.batch, a.patch, o, p, layout, o / p), flush=True)
+                print("| %s | %d | %d | %d | %.1f | %.1f (%s, %s) | %.2fx |"
+                      % (preset, t, a.batch, a.patch, o, p, layouts, pol.lower(), o / p),
+                      flush=True)
     print()
     print("load average %.1f at the end" % os.getloadavg()[0])
 

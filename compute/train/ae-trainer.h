@@ -3,9 +3,11 @@
  * The trainer holds the model's weights (it writes them through
  * ae_model_get_weight()), a gradient for each, and per-thread buffers for
  * every node's activation and gradient. Samples of a batch are spread over
- * the threads, each running whole samples with the CPU forward ops and the
- * backward ops of ae-backward.h; per-thread weight gradients are summed in a
- * fixed order, so a run is reproducible for a given seed and thread count.
+ * the threads, each running whole samples with the CPU forward ops (convs
+ * as im2col + GEMM, transposed ones as ae-backward.h's GEMM + col2im) and
+ * the backward ops of ae-backward.h; per-thread weight gradients are summed
+ * in a fixed order, so a run is reproducible for a given seed and thread
+ * count.
  *
  * Tensors are channels last: a batch is batch x H x W x C floats.
  */
