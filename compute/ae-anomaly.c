@@ -558,6 +558,49 @@ ae_anomaly_changed_fraction (const AeAnomalyCalibration *cal,
 }
 
 void
+ae_anomaly_region (const AeAnomalyCalibration *cal,
+    const AeAnomalyFeatures *f, AeAnomalyFeature dominant, int width,
+    int height, AeAnomalyBox *box)
+{
+  int x0 = AE_ANOMALY_GRID_W, y0 = AE_ANOMALY_GRID_H, x1 = -1, y1 = -1;
+
+  switch (dominant) {
+    case AE_ANOMALY_DETAIL:
+    case AE_ANOMALY_BRIGHTNESS:
+    case AE_ANOMALY_CONTRAST:
+      *box = (AeAnomalyBox) {
+      0, 0, width, height};
+      return;
+    case AE_ANOMALY_CHANGED:
+      if (cal->has_cells)
+        for (int c = 0; c < AE_ANOMALY_N_CELLS; c++)
+          if (fabsf (f->cells[c] - cal->cell_center[c]) >
+              AE_ANOMALY_CELL_DEVIATION * cal->cell_scale[c]) {
+            int cx = c % AE_ANOMALY_GRID_W, cy = c / AE_ANOMALY_GRID_W;
+            x0 = MIN (x0, cx);
+            x1 = MAX (x1, cx);
+            y0 = MIN (y0, cy);
+            y1 = MAX (y1, cy);
+          }
+      if (x1 >= 0) {
+        int xs[AE_ANOMALY_GRID_W + 1], ys[AE_ANOMALY_GRID_H + 1];
+        cell_starts (width, AE_ANOMALY_GRID_W, xs);
+        cell_starts (height, AE_ANOMALY_GRID_H, ys);
+        /* a frame smaller than the grid has empty cells: keep one pixel */
+        box->x = MIN (xs[x0], width - 1);
+        box->y = MIN (ys[y0], height - 1);
+        box->width = MAX (1, xs[x1 + 1] - box->x);
+        box->height = MAX (1, ys[y1 + 1] - box->y);
+        return;
+      }
+      break;
+    default:
+      break;
+  }
+  *box = f->box;
+}
+
+void
 ae_anomaly_calibration_init_legacy (AeAnomalyCalibration *cal,
     double mse_mean, double mse_std, double threshold)
 {

@@ -184,6 +184,15 @@ void ae_anomaly_calibration_init_legacy (AeAnomalyCalibration *cal,
 double ae_anomaly_score (const AeAnomalyCalibration *cal,
     const AeAnomalyFeatures *f, AeAnomalyFeature *dominant, gboolean *below);
 
+/* Where the anomaly of @f is, in pixels of its @width x @height frame,
+ * given the feature that scored it: the worst region (f->box) for the
+ * reconstruction errors, the bounding box of the changed cells for
+ * AE_ANOMALY_CHANGED (the worst region if none), the whole frame for the
+ * frame-wide detail, brightness and contrast. */
+void ae_anomaly_region (const AeAnomalyCalibration *cal,
+    const AeAnomalyFeatures *f, AeAnomalyFeature dominant, int width,
+    int height, AeAnomalyBox *box);
+
 /* The calibration as the JSON object stored as the graph's "anomaly"
  * member (docs/MODEL-FORMAT.md), compact, newly allocated. */
 char *ae_anomaly_calibration_to_json (const AeAnomalyCalibration *cal);

@@ -31,8 +31,10 @@
  *   "threshold"; "peak" (double): the highest score of the event so far
  * * "feature" (string): what drove the score (mse, worst, detail,
  *   brightness, contrast); "below" (boolean): the feature was below normal
- * * "x", "y", "width", "height" (int): the worst region, in pixels (of
- *   the peak frame for "end")
+ * * "x", "y", "width", "height" (int): where the anomaly is, in pixels
+ *   (of the peak frame for "end"): the worst region of reconstruction
+ *   error, the changed cells, or the whole frame for frame-wide detail,
+ *   brightness or contrast
  * * end only: "duration" (GstClockTime), "reason" ("score", "eos",
  *   "flush", "stop")
  * * frame only: "anomalous" (boolean): an event is in progress
@@ -134,6 +136,7 @@ struct _GstAeAnomaly
   guint64 n_frames;
   gboolean have_score;
   AeAnomalyFeatures features;   /* of the last scored frame */
+  AeAnomalyBox region;          /* where its anomaly is */
   gdouble score;
   AeAnomalyFeature feature;
   gboolean below;
@@ -163,7 +166,7 @@ gst_ae_anomaly_overlay_get_type (void)
     {GST_AE_ANOMALY_OVERLAY_HEATMAP,
         "Tint each part of the frame by its reconstruction error", "heatmap"},
     {GST_AE_ANOMALY_OVERLAY_BOX,
-        "Outline the worst region while an event is in progress", "box"},
+        "Outline the anomaly's region while an event is in progress", "box"},
     {0, NULL, NULL},
   };
 
@@ -388,6 +391,7 @@ gst_ae_anomaly_reset (GstAeAnomaly * self)
   self->feature = AE_ANOMALY_MSE;
   self->below = FALSE;
   memset (&self->features, 0, sizeof self->features);
+  memset (&self->region, 0, sizeof self->region);
   if (self->map)
     memset (self->map, 0, sizeof (gfloat) * self->map_w * self->map_h);
   self->in_event = self->candidate = FALSE;
@@ -643,7 +647,7 @@ gst_ae_anomaly_update (GstAeAnomaly * self, GstBuffer * buf)
   if (self->score > ev->peak) {
     ev->peak = self->score;
     ev->peak_pts = pts;
-    ev->peak_box = self->features.box;
+    ev->peak_box = self->region;
     ev->peak_feature = self->feature;
     ev->peak_below = self->below;
   }
@@ -658,7 +662,7 @@ gst_ae_anomaly_update (GstAeAnomaly * self, GstBuffer * buf)
         ae_anomaly_feature_name (self->feature),
         self->below ? "below" : "above");
     GstStructure *s = gst_ae_anomaly_message (self, "start", ev->start_pts,
-        self->score, ev->peak, &self->features.box, self->feature,
+        self->score, ev->peak, &self->region, self->feature,
         self->below);
     /* the start's times, also when min-duration delayed the message */
     gst_structure_set (s, "running-time", GST_TYPE_CLOCK_TIME,
@@ -778,12 +782,12 @@ gst_ae_anomaly_draw_heatmap (GstAeAnomaly * self, GstVideoFrame * frame)
   }
 }
 
-/* A 2-pixel outline of the worst region. */
+/* A 2-pixel outline of the anomaly's region. */
 static void
 gst_ae_anomaly_draw_box (GstAeAnomaly * self, GstVideoFrame * frame)
 {
   gint w = GST_VIDEO_FRAME_WIDTH (frame), h = GST_VIDEO_FRAME_HEIGHT (frame);
-  const AeAnomalyBox *b = &self->features.box;
+  const AeAnomalyBox *b = &self->region;
   gint x0 = CLAMP (b->x, 0, w - 1), y0 = CLAMP (b->y, 0, h - 1);
   gint x1 = CLAMP (b->x + b->width - 1, x0, w - 1);
   gint y1 = CLAMP (b->y + b->height - 1, y0, h - 1);
@@ -823,6 +827,9 @@ gst_ae_anomaly_score_frame (GstAeAnomaly * self, GstVideoFrame * frame,
     return FALSE;
   self->score = ae_anomaly_score (&self->cal, &self->features, &self->feature,
       &self->below);
+  ae_anomaly_region (&self->cal, &self->features, self->feature,
+      GST_VIDEO_FRAME_WIDTH (frame), GST_VIDEO_FRAME_HEIGHT (frame),
+      &self->region);
   self->have_score = TRUE;
   return TRUE;
 }
@@ -874,7 +881,7 @@ gst_ae_anomaly_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
       GstStructure *s = gst_ae_anomaly_message (self, "frame",
           GST_BUFFER_PTS (buf), self->score,
           self->in_event ? self->event.peak : self->score,
-          &self->features.box, self->feature, self->below);
+          &self->region, self->feature, self->below);
       gst_structure_set (s, "anomalous", G_TYPE_BOOLEAN, self->in_event,
           NULL);
       gst_ae_anomaly_post (self, s);
@@ -895,10 +902,10 @@ gst_ae_anomaly_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
     meta->anomalous = self->in_event;
     meta->feature = ae_anomaly_feature_name (self->feature);
     meta->below = self->below;
-    meta->x = self->features.box.x;
-    meta->y = self->features.box.y;
-    meta->width = self->features.box.width;
-    meta->height = self->features.box.height;
+    meta->x = self->region.x;
+    meta->y = self->region.y;
+    meta->width = self->region.width;
+    meta->height = self->region.height;
     memcpy (meta->map, self->map, sizeof (gfloat) * self->map_w *
         self->map_h);
   }

@@ -41,10 +41,12 @@ typedef struct _GstAeAnomalyMeta GstAeAnomalyMeta;
  *   "contrast"; a static string)
  * @below: TRUE if that feature was below its normal range (a defocused,
  *   covered or darkened camera) rather than above it
- * @x: left of the worst region, in pixels of the frame
- * @y: top of the worst region
- * @width: width of the worst region (patches of 16 pixels)
- * @height: height of the worst region
+ * @x: left of the region of the anomaly, in pixels of the frame: the worst
+ *   region of reconstruction error (16-pixel patches), the cells whose
+ *   brightness changed, or the whole frame for frame-wide features
+ * @y: top of the region
+ * @width: width of the region
+ * @height: height of the region
  * @map_width: columns of @map
  * @map_height: rows of @map
  * @map: @map_width x @map_height cells, row major, each the mean squared

@@ -227,6 +227,13 @@ test_blur (void)
   g_assert_cmpfloat (s, >, cal.threshold);
   g_assert_true (below);
   g_assert_true (dominant == AE_ANOMALY_DETAIL || dominant == AE_ANOMALY_MSE);
+  AeAnomalyBox box;
+  ae_anomaly_region (&cal, &blurred, AE_ANOMALY_DETAIL, W, H, &box);
+  g_assert_cmpint (box.x, ==, 0);
+  g_assert_cmpint (box.width, ==, W);
+  g_assert_cmpint (box.height, ==, H);
+  ae_anomaly_region (&cal, &blurred, AE_ANOMALY_WORST, W, H, &box);
+  g_assert_cmpmem (&box, sizeof box, &blurred.box, sizeof box);
 
   /* a one-sided (first version) calibration cannot see it */
   AeAnomalyCalibration legacy;
@@ -284,6 +291,17 @@ test_occlusion (void)
   g_assert_cmpfloat (ae_anomaly_score (&cal, &covered, &dominant, &below), >,
       cal.threshold);
   g_assert_true (below);
+  /* the region holds the covered quarter (and the blob, a "person" that
+   * stands where the calibration frames had none) */
+  AeAnomalyBox box;
+  g_assert_cmpint (dominant, ==, AE_ANOMALY_CHANGED);
+  ae_anomaly_region (&cal, &covered, dominant, W, H, &box);
+  g_assert_cmpint (box.x, ==, 0);
+  g_assert_cmpint (box.y, <=, H / 2);
+  g_assert_cmpint (box.y, >=, 16);
+  g_assert_cmpint (box.y + box.height, ==, H);
+  g_assert_cmpint (box.x + box.width, >=, W / 2);
+  g_assert_cmpint (box.x + box.width, <=, W / 2 + 20);
 
   /* without cell statistics the feature is silent */
   AeAnomalyCalibration none = cal;
