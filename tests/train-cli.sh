@@ -90,7 +90,13 @@ resume_same() {
   payload "$tmp/m.safetensors" >"$tmp/uninterrupted"
   "$train" --resume "$tmp/m.safetensors.ckpt" >"$tmp/log2" 2>&1 || return 1
   grep -q "resuming at step 100" "$tmp/log2" || return 1
-  payload "$tmp/m.safetensors" | cmp - "$tmp/uninterrupted"
+  payload "$tmp/m.safetensors" | cmp - "$tmp/uninterrupted" || return 1
+  # a resumed run's checkpoints resume too, with all the options
+  "$train" --resume "$tmp/m.safetensors.ckpt" --steps 250 \
+    --checkpoint-every 20 >"$tmp/log2b" 2>&1 || return 1
+  "$train" --resume "$tmp/m.safetensors.ckpt" --steps 260 >"$tmp/log2c" 2>&1 \
+    || { cat "$tmp/log2c"; return 1; }
+  grep -q "resuming at step 240" "$tmp/log2c"
 }
 ok "resuming at step 100 gives the uninterrupted run's weights" resume_same
 
@@ -109,6 +115,27 @@ interrupt() {
     >"$tmp/log4" 2>&1 || { cat "$tmp/log4"; return 1; }
 }
 ok "Ctrl-C saves a checkpoint that resumes" interrupt
+
+custom_graph() {
+  cat >"$tmp/g.json" <<'EOF'
+{"task": "denoise", "color": "luma", "nodes": [
+  {"name": "a", "op": "conv2d", "inputs": ["input"], "out": 8, "kernel": 3, "padding": 1, "act": "relu"},
+  {"name": "b", "op": "conv2d", "inputs": ["a"], "out": 1, "kernel": 3, "padding": 1, "act": "none"},
+  {"name": "y", "op": "add", "inputs": ["b", "input"]}], "output": "y"}
+EOF
+  "$train" "${common[@]}" --graph "$tmp/g.json" --steps 20 \
+    -o "$tmp/g.safetensors" || return 1
+  "$model" info "$tmp/g.safetensors" | grep -q "preset: g.json"
+}
+ok "--graph trains a graph from a JSON file" custom_graph
+
+superres_rgb() {
+  "$train" --task superres --scale 2 --color rgb --data "$tmp/imgs" \
+    --batch 2 --patch 16 --val 2 --steps 10 -o "$tmp/sr.safetensors" \
+    || return 1
+  "$model" run "$tmp/sr.safetensors" "$tmp/imgs/zp00.png" "$tmp/sr.png"
+}
+ok "an rgb superres model trains and runs" superres_rgb
 
 bad=(--task denoise --batch 2 --patch 16 --steps 5 -o "$tmp/bad.safetensors")
 fails "missing folder" "no-such-dir" "$train" "${bad[@]}" --data "$tmp/no-such-dir"

@@ -31,6 +31,7 @@ struct _AeTrainer {
   AeParallel *pool;
   int n_workers;
   Worker *workers;
+  float *weights;               /* per sample, or NULL */
   GArray *params;               /* AeParam */
   GPtrArray *names;
   float **wgrad, **bgrad;       /* PyTorch layout, per conv node */
@@ -101,6 +102,7 @@ ae_trainer_free (AeTrainer *t)
     g_free (wk->db_lv);
   }
   g_free (t->workers);
+  g_free (t->weights);
   for (int i = 0; t->packed && i < t->n_nodes; i++) {
     g_free (t->packed[i]);
     g_free (t->thin[i]);
@@ -365,7 +367,8 @@ backward_sample (AeTrainer *t, Worker *wk, int s)
   const AeGraph *g = t->graph;
   int out = ae_graph_get_output (g);
   gsize n_out = shape_size (t->shapes[out]);
-  float scale = 1.0f / ((double) n_out * t->p.batch);
+  float scale = (t->weights ? t->weights[s] : 1.0f)
+      / ((double) n_out * t->p.batch);
 
   for (int i = 1; i < t->n_nodes; i++)
     if (wk->grad[i])
@@ -529,6 +532,14 @@ ae_trainer_compute_gradients (AeTrainer *t, const float *input,
   for (int w = 0; w < t->n_workers; w++)
     loss += t->workers[w].loss;
   return loss;
+}
+
+void
+ae_trainer_set_sample_weights (AeTrainer *t, const float *weights)
+{
+  g_free (t->weights);
+  t->weights = weights ? g_memdup2 (weights, sizeof (float) * t->p.batch)
+      : NULL;
 }
 
 void

@@ -49,6 +49,10 @@ void ae_trainer_init_weights (AeTrainer *t, guint64 seed);
 double ae_trainer_compute_gradients (AeTrainer *t, const float *input,
     const float *target, gint64 step);
 
+/* Weights of the next batches' samples in the loss (@batch floats, copied;
+ * NULL = all 1): the loss is the weighted mean. */
+void ae_trainer_set_sample_weights (AeTrainer *t, const float *weights);
+
 /* Forward only (the latent mean, no noise) for the first @n samples. */
 void ae_trainer_forward (AeTrainer *t, const float *input, float *output,
     int n);
