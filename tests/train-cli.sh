@@ -101,10 +101,14 @@ resume_same() {
 ok "resuming at step 100 gives the uninterrupted run's weights" resume_same
 
 interrupt() {
-  "$train" "${common[@]}" --steps 1000000 -o "$tmp/i.safetensors" \
-    >"$tmp/log3" 2>&1 &
-  local pid=$!
-  sleep 3
+  "$train" "${common[@]}" --steps 1000000 --log-every 1 \
+    -o "$tmp/i.safetensors" >"$tmp/log3" 2>&1 &
+  local pid=$! i
+  # signal once it trains: a loaded machine may take a while to get there
+  for i in $(seq 300); do
+    grep -q '^step ' "$tmp/log3" && break
+    sleep 0.2
+  done
   kill -INT $pid
   wait $pid
   local rc=$?
