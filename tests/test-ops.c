@@ -543,7 +543,7 @@ pick_size (ConvCase *cc, int hint)
 
 static const int chans[][2] = {
   {1, 1}, {1, 17}, {3, 5}, {5, 3}, {17, 32}, {32, 64}, {64, 32}, {64, 1},
-  {3, 64}, {32, 32}, {5, 17}, {64, 64}, {17, 1}, {1, 3},
+  {3, 64}, {32, 32}, {5, 17}, {64, 64}, {17, 1}, {1, 3}, {8, 24}, {24, 40},
 };
 
 static int
@@ -596,7 +596,13 @@ add_conv_cases (GRand *r)
   wide.stride = 2;
   wide.padding = 0;
   add_conv_case (&wide, r);
-  n += 2;
+  /* 24 channels: a 16-channel block and the 12-pixel x 8-channel one */
+  wide.stride = 1;
+  wide.padding = 1;
+  wide.cin = wide.cout = 24;
+  wide.act = AE_ACT_RELU;
+  add_conv_case (&wide, r);
+  n += 3;
   return n;
 }
 

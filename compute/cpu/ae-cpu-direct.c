@@ -238,6 +238,55 @@ block_r12x32 (const Direct *d, int oy, int ox, int co0)
 #undef OUT
 }
 
+/* 12 pixels x 8 channels from (oy, ox, co0), all taps inside the row: the
+ * last 8 channels of layers whose width is 8 more than a multiple of 16
+ * (24, 40, ...), which would otherwise go pixel by pixel. */
+TARGET static void
+block_r12x8 (const Direct *d, int oy, int ox, int co0)
+{
+  const AeConvParams *c = d->c;
+  const int ci = c->in_channels, co = c->out_channels, k = c->kernel;
+  const int step = c->stride * ci;
+  const int nx = c->dilation == 1 ? 1 : k;
+  const int run = c->dilation == 1 ? k * ci : ci;
+  __m256 a0 = _mm256_setzero_ps (), a1 = a0, a2 = a0, a3 = a0, a4 = a0;
+  __m256 a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, aa = a0, ab = a0;
+
+  for (int ky = 0; ky < k; ky++) {
+    int iy = oy * c->stride - c->padding + ky * c->dilation;
+    if (iy < 0 || iy >= d->ih)
+      continue;
+    for (int kx = 0; kx < nx; kx++) {
+      const float *x = d->in + ((gsize) iy * d->iw + ox * c->stride
+          - c->padding + kx * c->dilation) * ci;
+      const float *w = d->w + ((gsize) (ky * k + kx) * ci) * co + co0;
+      for (int i = 0; i < run; i++, w += co, x++) {
+        __m256 w0 = _mm256_loadu_ps (w);
+#define TAP(r, acc) \
+        acc = _mm256_fmadd_ps (_mm256_broadcast_ss (x + r * step), w0, acc);
+        TAP (0, a0) TAP (1, a1) TAP (2, a2) TAP (3, a3) TAP (4, a4)
+        TAP (5, a5) TAP (6, a6) TAP (7, a7) TAP (8, a8) TAP (9, a9)
+        TAP (10, aa) TAP (11, ab)
+#undef TAP
+      }
+    }
+  }
+  const float *bias = d->bias ? d->bias + co0 : NULL;
+  float *o = d->out + ((gsize) oy * d->ow + ox) * co + co0;
+  store8 (o, a0, bias, c);
+  store8 (o + co, a1, bias, c);
+  store8 (o + 2 * co, a2, bias, c);
+  store8 (o + 3 * co, a3, bias, c);
+  store8 (o + 4 * co, a4, bias, c);
+  store8 (o + 5 * co, a5, bias, c);
+  store8 (o + 6 * co, a6, bias, c);
+  store8 (o + 7 * co, a7, bias, c);
+  store8 (o + 8 * co, a8, bias, c);
+  store8 (o + 9 * co, a9, bias, c);
+  store8 (o + 10 * co, aa, bias, c);
+  store8 (o + 11 * co, ab, bias, c);
+}
+
 /* One pixel, 8 channels from co0, with bounds checks on every tap. */
 TARGET static void
 pixel_8 (const Direct *d, int oy, int ox, int co0)
@@ -415,9 +464,15 @@ row_task (gpointer data, int oy, int worker)
     }
     for (; co0 + 16 <= co; co0 += 16)
       avx2_row (d, oy, lo, hi, lo, co0);
-    if (co % 16)
-      for (int ox = 0; ox < d->ow; ox++)
+    if (co % 16) {
+      int ox = lo;
+      for (; ox + 12 <= hi; ox += 12)
+        block_r12x8 (d, oy, ox, co - 8);
+      for (; ox < d->ow; ox++)
         pixel_8 (d, oy, ox, co - 8);
+      for (int x = 0; x < lo; x++)
+        pixel_8 (d, oy, x, co - 8);
+    }
   }
   if (c->act == AE_ACT_SIGMOID || c->act == AE_ACT_TANH)
     ae_cpu_activate (d->out + (gsize) oy * d->ow * co, (gsize) d->ow * co,

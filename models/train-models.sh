@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# How the shipped models were made (models/README.md has their cards).
+# Runs were interrupted and resumed as the cards say; run straight through,
+# these commands give models of the same recipe, not the same bytes (the
+# cosine schedule restarted at each resume with a longer --steps).
+#
+# Usage: models/train-models.sh WORKDIR [MODEL...]
+#   MODEL: denoise-luma-fast denoise-rgb-fast superres-x2-luma-fast
+#          anomaly-vtest (default: all)
+# Needs a build (ae-train in build/tools), Debian's plasma-workspace-wallpapers
+# and opencv-doc, python3-opencv for the anomaly clips, and
+# ../shared/data/train400.
+set -euo pipefail
+src=$(cd "$(dirname "$0")/.." && pwd)
+work=${1:?usage: train-models.sh WORKDIR [MODEL...]}
+shift
+models=${*:-denoise-luma-fast denoise-rgb-fast superres-x2-luma-fast anomaly-vtest}
+train=${AE_TRAIN:-$src/build/tools/ae-train}
+train400=${TRAIN400:-$src/../shared/data/train400}
+mkdir -p "$work/wall"
+
+# one image per wallpaper: its 1920x1080 version, else its smallest
+for d in /usr/share/wallpapers/*/; do
+  imgs=$d/contents/images
+  f=$(ls "$imgs" | grep -E '^1920x1080\.' | head -1 || true)
+  [ -n "$f" ] || f=$(ls "$imgs" | sort -t x -k1 -n | head -1)
+  ln -sf "$imgs/$f" "$work/wall/$(basename "$d").${f##*.}"
+done
+
+for m in $models; do
+  case $m in
+    denoise-luma-fast)
+      "$train" --task denoise --preset dn-fast --data "$train400" \
+        --data "$work/wall" --steps 40000 --batch 16 --patch 64 \
+        --sigma 0,55 --poisson 0.2 --seed 1 -o "$work/$m.safetensors" ;;
+    denoise-rgb-fast)
+      "$train" --task denoise --color rgb --preset dn-fast \
+        --data "$work/wall" --val 3 --steps 20000 --batch 16 --patch 64 \
+        --sigma 0,55 --poisson 0.2 --seed 1 -o "$work/$m.safetensors" ;;
+    superres-x2-luma-fast)
+      "$train" --task superres --scale 2 --preset sr-fast \
+        --data "$train400" --data "$work/wall" --steps 30000 --batch 16 \
+        --patch 64 --seed 1 -o "$work/$m.safetensors" ;;
+    anomaly-vtest)
+      /usr/bin/python3 "$src/bench/make-anomaly-clip.py" \
+        "$work/vtest-test.avi" --train-out "$work/vtest-train.avi"
+      "$train" --task anomaly --preset ae-bottleneck \
+        --data "$work/vtest-train.avi" --frame-step 2 --val 50 --steps 8000 \
+        --batch 16 --patch 64 --seed 1 -o "$work/$m.safetensors" ;;
+    *)
+      echo "train-models.sh: unknown model '$m'" >&2
+      exit 2 ;;
+  esac
+done
