@@ -427,7 +427,7 @@ gst_ae_filter_load_model (GstAeFilter * self, const gchar * backend,
   const AeGraph *graph = ae_model_get_graph (model);
   if (ae_graph_get_task (graph) != klass->task) {
     g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
-        "model %s is a %s model; %s needs a %s model", path,
+        "model %s is a model for %s; %s needs a model for %s", path,
         ae_task_name (ae_graph_get_task (graph)),
         gst_ae_filter_element_name (self), ae_task_name (klass->task));
     ae_model_unref (model);

@@ -772,9 +772,9 @@ test_errors (void)
   g_autofree char *denoise = g_test_build_filename (G_TEST_DIST, "data",
       "models", "identity.safetensors", NULL);
   text = start_error (denoise, NULL, &code);
-  g_assert_nonnull (strstr (text, "denoise model"));
+  g_assert_nonnull (strstr (text, "model for denoise"));
   g_assert_nonnull (strstr (text, "aeanomaly needs"));
-  g_assert_nonnull (strstr (text, "anomaly model"));
+  g_assert_nonnull (strstr (text, "model for anomaly"));
   g_assert_cmpint (code, ==, GST_RESOURCE_ERROR_SETTINGS);
   g_free (text);
 

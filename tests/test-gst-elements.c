@@ -471,8 +471,8 @@ test_error_task_mismatch (void)
   int code;
   g_autofree char *text = start_error (path, &domain, &code);
 
-  g_assert_nonnull (strstr (text, "is a superres model"));
-  g_assert_nonnull (strstr (text, "aedenoise needs a denoise model"));
+  g_assert_nonnull (strstr (text, "is a model for superres"));
+  g_assert_nonnull (strstr (text, "aedenoise needs a model for denoise"));
   g_assert_true (domain == GST_RESOURCE_ERROR);
   g_assert_cmpint (code, ==, GST_RESOURCE_ERROR_SETTINGS);
 }
@@ -703,8 +703,8 @@ test_superres_error_denoise_model (void)
   int code;
   g_autofree char *text = start_error_on ("aesuperres", path, &domain, &code);
 
-  g_assert_nonnull (strstr (text, "is a denoise model"));
-  g_assert_nonnull (strstr (text, "aesuperres needs a superres model"));
+  g_assert_nonnull (strstr (text, "is a model for denoise"));
+  g_assert_nonnull (strstr (text, "aesuperres needs a model for superres"));
   g_assert_true (domain == GST_RESOURCE_ERROR);
   g_assert_cmpint (code, ==, GST_RESOURCE_ERROR_SETTINGS);
 }

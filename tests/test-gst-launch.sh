@@ -66,7 +66,7 @@ expect_error "missing model: the message names the path" \
   aedenoise model=/nonexistent/model.safetensors ! fakesink
 expect_error "corrupt model" "cycle" $src ! \
   aedenoise model="$root/tests/data/broken/cycle.safetensors" ! fakesink
-expect_error "superres model in aedenoise" "is a superres model" $src ! \
+expect_error "superres model in aedenoise" "is a model for superres" $src ! \
   aedenoise model="$fx/espcn2.safetensors" ! fakesink
 expect_error "caps aesuperres cannot produce" "can't handle caps" $src ! \
   video/x-raw,width=32,height=32 ! \
