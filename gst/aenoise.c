@@ -16,8 +16,10 @@
  * On YUV formats only the luma plane gets noise unless `chroma` is set; on
  * RGB every colour channel gets independent noise and alpha is kept.
  *
- * The noise is pseudo-random (xoshiro128+ seeded from `seed` through
- * splitmix64, Box–Muller for the normal samples) and restarts from `seed`
+ * The noise is pseudo-random (compute/ae-degrade.h's generator, the one
+ * ae-train and `ae-model eval` draw their noise from: xoshiro256** seeded
+ * from `seed`, Box–Muller normals, Knuth's Poisson counts) and restarts
+ * from `seed`
  * every time the element starts, so a pipeline run twice with the same
  * seed produces identical frames. The default seed is 0, a fixed seed like
  * any other: choose different seeds for independent noise.
@@ -37,6 +39,7 @@
 #include <math.h>
 
 #include "aefilter.h"
+#include "ae-degrade.h"
 
 GST_DEBUG_CATEGORY_STATIC (gst_ae_noise_debug);
 #define GST_CAT_DEFAULT gst_ae_noise_debug
@@ -63,10 +66,6 @@ enum
 #define DEFAULT_SEED 0
 #define DEFAULT_CHROMA FALSE
 
-/* Below this mean, Poisson counts are drawn exactly (Knuth); above it the
- * normal approximation N(λ, λ) is within the 8-bit rounding we apply. */
-#define POISSON_EXACT_MAX 32.0
-
 struct _GstAeNoise
 {
   GstVideoFilter parent;
@@ -78,8 +77,9 @@ struct _GstAeNoise
   guint seed;
   gboolean chroma;
 
-  /* streaming thread */
-  guint32 s[4];                 /* xoshiro128+ state */
+  /* streaming thread: the generator and noise model ae-train and
+   * ae-model eval use (compute/ae-degrade.h) */
+  AeRng rng;
   gboolean have_spare;
   gfloat spare;
 };
@@ -252,47 +252,8 @@ gst_ae_noise_get_property (GObject * object, guint prop_id, GValue * value,
   GST_OBJECT_UNLOCK (self);
 }
 
-static guint64
-splitmix64 (guint64 * x)
-{
-  guint64 z = (*x += G_GUINT64_CONSTANT (0x9e3779b97f4a7c15));
-  z = (z ^ (z >> 30)) * G_GUINT64_CONSTANT (0xbf58476d1ce4e5b9);
-  z = (z ^ (z >> 27)) * G_GUINT64_CONSTANT (0x94d049bb133111eb);
-  return z ^ (z >> 31);
-}
-
-static inline guint32
-rotl32 (guint32 x, int k)
-{
-  return (x << k) | (x >> (32 - k));
-}
-
-/* xoshiro128+ (Blackman & Vigna): fast, good upper bits for floats. */
-static inline guint32
-gst_ae_noise_next (GstAeNoise * self)
-{
-  guint32 *s = self->s;
-  const guint32 result = s[0] + s[3];
-  const guint32 t = s[1] << 9;
-
-  s[2] ^= s[0];
-  s[3] ^= s[1];
-  s[1] ^= s[2];
-  s[0] ^= s[3];
-  s[2] ^= t;
-  s[3] = rotl32 (s[3], 11);
-  return result;
-}
-
-/* Uniform in (0, 1]: never 0, so log() is finite. */
-static inline gfloat
-gst_ae_noise_uniform (GstAeNoise * self)
-{
-  return ((gst_ae_noise_next (self) >> 8) + 1) * (1.0f / 16777216.0f);
-}
-
-/* Standard normal sample; Box–Muller, the second value kept for the next
- * call. */
+/* Standard normal sample: Box–Muller in single precision (twice as fast
+ * per pixel as double here), its second value kept for the next call. */
 static inline gfloat
 gst_ae_noise_normal (GstAeNoise * self)
 {
@@ -300,48 +261,26 @@ gst_ae_noise_normal (GstAeNoise * self)
     self->have_spare = FALSE;
     return self->spare;
   }
-  gfloat r = sqrtf (-2.0f * logf (gst_ae_noise_uniform (self)));
-  gfloat a = 2.0f * (gfloat) G_PI * gst_ae_noise_uniform (self);
+  /* 1 - u is in (0, 1]: the log stays finite */
+  gfloat r = sqrtf (-2.0f * logf ((gfloat) (1.0 -
+              ae_rng_uniform (&self->rng))));
+  gfloat a = 2.0f * (gfloat) G_PI * (gfloat) ae_rng_uniform (&self->rng);
   self->spare = r * sinf (a);
   self->have_spare = TRUE;
   return r * cosf (a);
-}
-
-static gfloat
-gst_ae_noise_poisson (GstAeNoise * self, gfloat lambda)
-{
-  if (lambda <= 0.0f)
-    return 0.0f;
-  if (lambda > POISSON_EXACT_MAX) {
-    gfloat k = lambda + sqrtf (lambda) * gst_ae_noise_normal (self);
-    return k < 0.0f ? 0.0f : rintf (k);
-  }
-  /* Knuth: count uniforms until their product falls below e^-λ. */
-  const gfloat limit = expf (-lambda);
-  gfloat p = gst_ae_noise_uniform (self);
-  gint k = 0;
-  while (p > limit) {
-    k++;
-    p *= gst_ae_noise_uniform (self);
-  }
-  return (gfloat) k;
 }
 
 static gboolean
 gst_ae_noise_start (GstBaseTransform * trans)
 {
   GstAeNoise *self = GST_AE_NOISE (trans);
-  guint64 x;
+  guint64 seed;
 
   GST_OBJECT_LOCK (self);
-  x = self->seed;
+  seed = self->seed;
   GST_OBJECT_UNLOCK (self);
 
-  for (gint i = 0; i < 2; i++) {
-    guint64 v = splitmix64 (&x);
-    self->s[2 * i] = (guint32) v;
-    self->s[2 * i + 1] = (guint32) (v >> 32);
-  }
+  ae_rng_init (&self->rng, seed, 0);
   self->have_spare = FALSE;
   return TRUE;
 }
@@ -361,7 +300,7 @@ gst_ae_noise_component (GstAeNoise * self, GstVideoFrame * frame, gint comp,
     for (gint x = 0; x < width; x++, p += pstride) {
       gfloat v = *p;
       if (mode == GST_AE_NOISE_MODE_POISSON_GAUSSIAN)
-        v = gst_ae_noise_poisson (self, v * gain) / gain;
+        v = (gfloat) ae_rng_poisson (&self->rng, v * gain) / gain;
       if (sigma > 0.0f)
         v += sigma * gst_ae_noise_normal (self);
       v = rintf (v);
