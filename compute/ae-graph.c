@@ -777,7 +777,7 @@ ae_graph_new_from_json (const char *json, const char *what, GError **error)
       return NULL;
     }
     g->flops_per_pixel += ae_node_flops (g, i, shapes);
-    if (nd->op == AE_OP_CONV2D || nd->op == AE_OP_CONV_TRANSPOSE2D) {
+    if (ae_node_is_conv (nd)) {
       const AeConvParams *c = &nd->p.conv;
       g->n_params += (gint64) c->in_channels * c->out_channels * c->kernel *
           c->kernel + (c->has_bias ? c->out_channels : 0);
@@ -865,6 +865,21 @@ ae_graph_infer_shapes (const AeGraph *g, int width, int height,
     shapes[i] = s;
   }
   return TRUE;
+}
+
+gboolean
+ae_node_is_conv (const AeNode *nd)
+{
+  return nd->op == AE_OP_CONV2D || nd->op == AE_OP_CONV_TRANSPOSE2D;
+}
+
+gsize
+ae_node_weight_size (const AeNode *nd)
+{
+  const AeConvParams *c = &nd->p.conv;
+  if (!ae_node_is_conv (nd))
+    return 0;
+  return (gsize) c->out_channels * c->in_channels * c->kernel * c->kernel;
 }
 
 double

@@ -146,6 +146,11 @@ gboolean ae_graph_get_anomaly (const AeGraph *g, AeAnomalyCalibration *cal);
 gboolean ae_graph_infer_shapes (const AeGraph *g, int width, int height,
     AeShape *shapes, GError **error);
 
+/* conv2d and conv_transpose2d: the nodes that have weights. */
+gboolean ae_node_is_conv (const AeNode *node);
+/* Floats in a conv node's weight tensor (0 for other nodes). */
+gsize ae_node_weight_size (const AeNode *node);
+
 /* FLOPs of one node for a given output shape (for tables and budgets). */
 double ae_node_flops (const AeGraph *g, int index, const AeShape *shapes);
 

@@ -12,12 +12,6 @@ struct _AeModel {
   float **bias;
 };
 
-static gboolean
-is_conv (const AeNode *nd)
-{
-  return nd->op == AE_OP_CONV2D || nd->op == AE_OP_CONV_TRANSPOSE2D;
-}
-
 /* Expected PyTorch shape of a node's weight. */
 static void
 weight_shape (const AeNode *nd, gint64 shape[4])
@@ -53,11 +47,9 @@ model_alloc (AeGraph *graph, const char *name)
   m->bias = g_new0 (float *, n);
   for (int i = 0; i < n; i++) {
     const AeNode *nd = ae_graph_get_node (graph, i);
-    if (!is_conv (nd))
+    if (!ae_node_is_conv (nd))
       continue;
-    gint64 s[4];
-    weight_shape (nd, s);
-    m->weight[i] = g_new0 (float, s[0] * s[1] * s[2] * s[3]);
+    m->weight[i] = g_new0 (float, ae_node_weight_size (nd));
     if (nd->p.conv.has_bias)
       m->bias[i] = g_new0 (float, nd->p.conv.out_channels);
   }
@@ -129,7 +121,7 @@ unused_reason (const AeGraph *graph, const char *tn)
           || g_str_equal (dot, ".bias")))
     return g_strdup ("no node of the graph uses it (tensors are named "
         "<node>.weight and <node>.bias)");
-  if (!is_conv (nd))
+  if (!ae_node_is_conv (nd))
     return g_strdup_printf ("node '%s' (%s) has no weights", nd->name,
         ae_op_name (nd->op));
   if (g_str_equal (dot, ".bias") && !nd->p.conv.has_bias)
@@ -166,7 +158,7 @@ ae_model_load_from_bytes (GBytes *bytes, const char *what, GError **error)
   int n = ae_graph_get_n_nodes (graph);
   for (int i = 0; i < n; i++) {
     const AeNode *nd = ae_graph_get_node (graph, i);
-    if (!is_conv (nd))
+    if (!ae_node_is_conv (nd))
       continue;
     for (int k = 0; k < (nd->p.conv.has_bias ? 2 : 1); k++) {
       g_autofree char *tname = tensor_name (nd, k ? "bias" : "weight");
@@ -187,7 +179,7 @@ ae_model_load_from_bytes (GBytes *bytes, const char *what, GError **error)
   }
   for (int i = 0; i < n; i++) {
     const AeNode *nd = ae_graph_get_node (graph, i);
-    if (!is_conv (nd))
+    if (!ae_node_is_conv (nd))
       continue;
     gint64 ws[4], bs = nd->p.conv.out_channels;
     weight_shape (nd, ws);
@@ -200,7 +192,7 @@ ae_model_load_from_bytes (GBytes *bytes, const char *what, GError **error)
   g_autoptr (AeModel) m = model_alloc (g_steal_pointer (&graph), what);
   for (int i = 0; i < n; i++) {
     const AeNode *nd = ae_graph_get_node (m->graph, i);
-    if (!is_conv (nd))
+    if (!ae_node_is_conv (nd))
       continue;
     if (!read_tensor (st, what, nd, "weight", m->weight[i], error)
         || (nd->p.conv.has_bias
@@ -263,7 +255,7 @@ ae_model_save (const AeModel *m, const char *path, AeDType dtype,
 
   for (int i = 0; i < n; i++) {
     const AeNode *nd = ae_graph_get_node (m->graph, i);
-    if (!is_conv (nd))
+    if (!ae_node_is_conv (nd))
       continue;
     AeTensorOut w = { .dtype = dtype, .n_dims = 4, .data = m->weight[i] };
     weight_shape (nd, w.shape);

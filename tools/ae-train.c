@@ -368,13 +368,11 @@ model_with_graph (AeModel *m, const char *json, GError **error)
   const AeGraph *g = ae_model_get_graph (m);
   for (int i = 0; i < ae_graph_get_n_nodes (g); i++) {
     const AeNode *nd = ae_graph_get_node (g, i);
-    if (nd->op != AE_OP_CONV2D && nd->op != AE_OP_CONV_TRANSPOSE2D)
+    if (!ae_node_is_conv (nd))
       continue;
-    const AeConvParams *c = &nd->p.conv;
     memcpy (ae_model_get_weight (out, i), ae_model_get_weight (m, i),
-        sizeof (float) * c->in_channels * c->out_channels * c->kernel
-        * c->kernel);
-    if (c->has_bias)
+        sizeof (float) * ae_node_weight_size (nd));
+    if (nd->p.conv.has_bias)
       memcpy (ae_model_get_bias (out, i), ae_model_get_bias (m, i),
           sizeof (float) * nd->channels);
   }

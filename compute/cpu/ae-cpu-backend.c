@@ -83,7 +83,7 @@ cpu_plan_new (AeModel *m, AeParallel *pool, int max_w, int max_h,
   sizes = ae_backend_assign_buffers (g, bp->shapes, bp->buffer_of);
   for (int i = 0; i < n; i++) {
     const AeNode *nd = ae_graph_get_node (g, i);
-    if (nd->op == AE_OP_CONV2D || nd->op == AE_OP_CONV_TRANSPOSE2D) {
+    if (ae_node_is_conv (nd)) {
       bp->packed[i] = ae_cpu_pack_weight (nd, ae_model_get_weight (m, i));
       if (ae_cpu_direct_supported (nd))
         bp->thin[i] = ae_cpu_direct_pack_thin (nd, ae_model_get_weight (m, i));

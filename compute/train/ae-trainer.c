@@ -47,23 +47,10 @@ struct _AeTrainer {
   gboolean backward;
 };
 
-static gboolean
-is_conv (const AeNode *nd)
-{
-  return nd->op == AE_OP_CONV2D || nd->op == AE_OP_CONV_TRANSPOSE2D;
-}
-
 static gsize
 shape_size (AeShape s)
 {
   return (gsize) s.c * s.h * s.w;
-}
-
-static gsize
-weight_size (const AeNode *nd)
-{
-  const AeConvParams *c = &nd->p.conv;
-  return (gsize) c->out_channels * c->in_channels * c->kernel * c->kernel;
 }
 
 static void
@@ -149,7 +136,7 @@ setup_variational (AeTrainer *t, GError **error)
   t->vnode = v;
   t->lv_node = *nd;
   t->lv_node.p.conv.has_bias = TRUE;
-  gsize n = weight_size (nd);
+  gsize n = ae_node_weight_size (nd);
   t->lv_w = g_new0 (float, n);
   t->lv_wgrad = g_new0 (float, n);
   t->lv_b = g_new0 (float, nd->channels);
@@ -197,14 +184,14 @@ ae_trainer_new (AeModel *m, const AeTrainerParams *p, GError **error)
   t->bgrad = g_new0 (float *, n);
   for (int i = 1; i < n; i++) {
     const AeNode *nd = ae_graph_get_node (g, i);
-    t->needs_grad[i] = is_conv (nd);
+    t->needs_grad[i] = ae_node_is_conv (nd);
     for (int k = 0; k < nd->n_inputs; k++)
       t->needs_grad[i] |= t->needs_grad[nd->inputs[k]];
-    if (!is_conv (nd))
+    if (!ae_node_is_conv (nd))
       continue;
-    t->wgrad[i] = g_new0 (float, weight_size (nd));
+    t->wgrad[i] = g_new0 (float, ae_node_weight_size (nd));
     add_param (t, g_strdup_printf ("%s.weight", nd->name),
-        ae_model_get_weight (m, i), t->wgrad[i], weight_size (nd), TRUE);
+        ae_model_get_weight (m, i), t->wgrad[i], ae_node_weight_size (nd), TRUE);
     if (nd->p.conv.has_bias) {
       t->bgrad[i] = g_new0 (float, nd->channels);
       add_param (t, g_strdup_printf ("%s.bias", nd->name),
@@ -239,9 +226,9 @@ ae_trainer_new (AeModel *m, const AeTrainerParams *p, GError **error)
             "smaller patches or fewer threads", p->width, p->height);
         return NULL;
       }
-      if (!is_conv (nd))
+      if (!ae_node_is_conv (nd))
         continue;
-      wk->dw[i] = g_new0 (float, weight_size (nd));
+      wk->dw[i] = g_new0 (float, ae_node_weight_size (nd));
       if (nd->p.conv.has_bias)
         wk->db[i] = g_new0 (float, nd->channels);
       AeShape in = t->shapes[nd->inputs[0]];
@@ -260,7 +247,7 @@ ae_trainer_new (AeModel *m, const AeTrainerParams *p, GError **error)
       wk->z = g_new (float, sz);
       wk->logvar = g_new (float, sz);
       wk->dlogvar = g_new (float, sz);
-      wk->dw_lv = g_new0 (float, weight_size (&t->lv_node));
+      wk->dw_lv = g_new0 (float, ae_node_weight_size (&t->lv_node));
       wk->db_lv = g_new0 (float, t->lv_node.channels);
     }
   }
@@ -284,7 +271,7 @@ ae_trainer_init_weights (AeTrainer *t, guint64 seed)
       b = t->lv_b;
     } else {
       nd = ae_graph_get_node (t->graph, i);
-      if (!is_conv (nd))
+      if (!ae_node_is_conv (nd))
         continue;
       w = ae_model_get_weight (t->model, i);
       b = ae_model_get_bias (t->model, i);
@@ -295,7 +282,7 @@ ae_trainer_init_weights (AeTrainer *t, guint64 seed)
       fan_in /= (double) c->stride * c->stride;
     gboolean rectified = c->act == AE_ACT_RELU || c->act == AE_ACT_LEAKY_RELU;
     double bound = sqrt ((rectified ? 6.0 : 3.0) / MAX (fan_in, 1.0));
-    for (gsize j = 0; j < weight_size (nd); j++)
+    for (gsize j = 0; j < ae_node_weight_size (nd); j++)
       w[j] = (float) ((2 * ae_rng_uniform (&rng) - 1) * bound);
     if (b)
       memset (b, 0, sizeof (float) * nd->channels);
@@ -341,7 +328,7 @@ forward_sample (AeTrainer *t, Worker *wk, int s)
       ins[k].data = consumed (t, wk, nd->inputs[k]);
       ins[k].shape = t->shapes[nd->inputs[k]];
     }
-    if (is_conv (nd))
+    if (ae_node_is_conv (nd))
       run_conv (wk, nd, ins[0], t->packed[i], t->thin[i],
           ae_model_get_bias (t->model, i), wk->act[i], t->shapes[i]);
     else
@@ -402,7 +389,7 @@ backward_sample (AeTrainer *t, Worker *wk, int s)
       ae_backward_conv (&t->lv_node, ins[0], wk->dlogvar, t->shapes[i],
           t->lv_packed, dx[0], wk->dw_lv, wk->db_lv, wk->scratch);
     }
-    if (is_conv (nd)) {
+    if (ae_node_is_conv (nd)) {
       ae_backward_act (nd->p.conv.act, nd->p.conv.slope, wk->act[i], dy, sz);
       ae_backward_conv (nd, ins[0], dy, t->shapes[i], t->packed[i], dx[0],
           wk->dw[i], wk->db[i], wk->scratch);
@@ -434,7 +421,7 @@ pack_weights (AeTrainer *t)
 {
   for (int i = 1; i < t->n_nodes; i++) {
     const AeNode *nd = ae_graph_get_node (t->graph, i);
-    if (!is_conv (nd))
+    if (!ae_node_is_conv (nd))
       continue;
     g_free (t->packed[i]);
     g_free (t->thin[i]);
@@ -456,7 +443,7 @@ static void
 sum_packed (AeTrainer *t, const AeNode *nd, float *const *per_worker,
     float *grad)
 {
-  gsize n = weight_size (nd);
+  gsize n = ae_node_weight_size (nd);
   float *acc = per_worker[0];
   /* in worker order, so the sum does not depend on timing */
   for (int w = 1; w < t->n_workers; w++)
@@ -491,14 +478,14 @@ ae_trainer_compute_gradients (AeTrainer *t, const float *input,
     wk->loss = 0;
     for (int i = 1; i < t->n_nodes; i++) {
       const AeNode *nd = ae_graph_get_node (t->graph, i);
-      if (!is_conv (nd))
+      if (!ae_node_is_conv (nd))
         continue;
-      memset (wk->dw[i], 0, sizeof (float) * weight_size (nd));
+      memset (wk->dw[i], 0, sizeof (float) * ae_node_weight_size (nd));
       if (wk->db[i])
         memset (wk->db[i], 0, sizeof (float) * nd->channels);
     }
     if (t->vnode > 0) {
-      memset (wk->dw_lv, 0, sizeof (float) * weight_size (&t->lv_node));
+      memset (wk->dw_lv, 0, sizeof (float) * ae_node_weight_size (&t->lv_node));
       memset (wk->db_lv, 0, sizeof (float) * t->lv_node.channels);
     }
   }
@@ -511,7 +498,7 @@ ae_trainer_compute_gradients (AeTrainer *t, const float *input,
 
   for (int i = 1; i < t->n_nodes; i++) {
     const AeNode *nd = ae_graph_get_node (t->graph, i);
-    if (!is_conv (nd))
+    if (!ae_node_is_conv (nd))
       continue;
     for (int w = 0; w < t->n_workers; w++) {
       dws[w] = t->workers[w].dw[i];
