@@ -31,10 +31,13 @@ for m in $models; do
   case $m in
     denoise-luma-fast)
       "$train" --task denoise --preset dn-fast --data "$train400" \
-        --data "$work/wall" --steps 40000 --batch 16 --patch 64 \
-        --sigma 0,55 --poisson 0.2 --seed 1 -o "$work/$m.safetensors" ;;
+        --data "$work/wall" --steps 80000 --batch 16 --patch 64 \
+        --sigma 0,55 --poisson 0.2 --seed 1 --threads 1 \
+        -o "$work/$m.safetensors" ;;
     denoise-rgb-fast)
-      "$train" --task denoise --color rgb --preset dn-fast \
+      # the first dn-fast, without the context branch (see its card)
+      "$train" --task denoise --color rgb \
+        --graph "$src/models/denoise-rgb-fast.graph.json" \
         --data "$work/wall" --val 3 --steps 20000 --batch 16 --patch 64 \
         --sigma 0,55 --poisson 0.2 --seed 1 -o "$work/$m.safetensors" ;;
     superres-x2-luma-fast)
