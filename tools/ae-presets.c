@@ -67,7 +67,7 @@ channels (AeColor color)
  * layout, much thinner), about 6.6 kFLOP per pixel for luma. A context
  * branch pools the first layer's rectified features to 1/8 resolution and
  * adds what three convolutions make of them back before the second layer:
- * the local noise and texture energy of a 100-pixel neighbourhood, which a
+ * the noise and texture energy of an 81-pixel neighbourhood, which a
  * blind denoiser with a 17-pixel receptive field cannot tell apart (measured
  * at equal steps: +0.5 to +0.6 dB at every sigma from 5 to 50, for 10% more
  * FLOPs). */
