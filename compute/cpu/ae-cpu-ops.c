@@ -36,10 +36,9 @@ block_pixels (const AeNode *nd)
   return CLAMP (IM2COL_BLOCK_FLOATS / K, 16, 1024);
 }
 
-static gboolean
-is_pointwise (const AeNode *nd)
+gboolean
+ae_cpu_conv_is_pointwise (const AeConvParams *c)
 {
-  const AeConvParams *c = &nd->p.conv;
   return c->kernel == 1 && c->stride == 1 && c->padding == 0;
 }
 
@@ -47,7 +46,7 @@ gsize
 ae_cpu_conv_scratch (const AeNode *nd)
 {
   const AeConvParams *c = &nd->p.conv;
-  if (nd->op != AE_OP_CONV2D || is_pointwise (nd))
+  if (nd->op != AE_OP_CONV2D || ae_cpu_conv_is_pointwise (c))
     return 0;
   return (gsize) block_pixels (nd) * c->kernel * c->kernel * c->in_channels;
 }
@@ -128,16 +127,16 @@ typedef struct {
   int block;
 } ConvJob;
 
-static void
-im2col (const ConvJob *j, int p0, int n, float *col)
+void
+ae_cpu_im2col (const float *src, AeShape ss, const AeConvParams *c,
+    int grid_w, int p0, int n, float *col)
 {
-  const AeConvParams *c = &j->nd->p.conv;
-  const int ci = c->in_channels, k = c->kernel, d = c->dilation;
-  const int ih = j->in.shape.h, iw = j->in.shape.w;
+  const int ci = ss.c, k = c->kernel, d = c->dilation;
+  const int ih = ss.h, iw = ss.w;
   const gsize rowlen = (gsize) k * k * ci;
 
   for (int q = 0; q < n; q++) {
-    int oy = (p0 + q) / j->os.w, ox = (p0 + q) % j->os.w;
+    int oy = (p0 + q) / grid_w, ox = (p0 + q) % grid_w;
     float *dst = col + q * rowlen;
     int y0 = oy * c->stride - c->padding, x0 = ox * c->stride - c->padding;
     for (int ky = 0; ky < k; ky++) {
@@ -147,7 +146,7 @@ im2col (const ConvJob *j, int p0, int n, float *col)
         dst += k * ci;
         continue;
       }
-      const float *row = j->in.data + (gsize) y * iw * ci;
+      const float *row = src + (gsize) y * iw * ci;
       if (d == 1 && x0 >= 0 && x0 + k <= iw) {
         /* the kernel's row is contiguous in HWC */
         memcpy (dst, row + (gsize) x0 * ci, sizeof (float) * k * ci);
@@ -177,10 +176,11 @@ conv_task (gpointer data, int task, int worker)
   int n = MIN (j->block, total - p0);
   const float *a;
 
-  if (is_pointwise (j->nd)) {
+  if (ae_cpu_conv_is_pointwise (c)) {
     a = j->in.data + (gsize) p0 * c->in_channels;
   } else {
-    im2col (j, p0, n, j->scratch[worker]);
+    ae_cpu_im2col (j->in.data, j->in.shape, c, j->os.w, p0, n,
+        j->scratch[worker]);
     a = j->scratch[worker];
   }
   float *dst = j->out + (gsize) p0 * co;

@@ -16,6 +16,15 @@ typedef struct {
  * GEMM operand); conv_transpose2d → the same order. */
 float *ae_cpu_pack_weight (const AeNode *node, const float *weight);
 
+/* A 1x1, stride-1, unpadded conv: its input is its own im2col matrix. */
+gboolean ae_cpu_conv_is_pointwise (const AeConvParams *conv);
+/* Rows @p0 .. @p0 + @n - 1 of the im2col matrix of @conv over @src (channel
+ * count @src_shape.c): row q holds, for pixel p0 + q of an output grid
+ * @grid_w wide, src[y·stride - padding + ky·dilation, x·stride - padding +
+ * kx·dilation, :] for every tap (ky, kx) in order, zero outside @src. */
+void ae_cpu_im2col (const float *src, AeShape src_shape,
+    const AeConvParams *conv, int grid_w, int p0, int n, float *col);
+
 /* Floats of per-worker scratch a conv needs (im2col block). */
 gsize ae_cpu_conv_scratch (const AeNode *node);
 

@@ -9,46 +9,19 @@
 #include <math.h>
 #include <string.h>
 
-static gboolean
-is_pointwise (const AeConvParams *c)
-{
-  return c->kernel == 1 && c->stride == 1 && c->padding == 0;
-}
-
 gsize
 ae_backward_conv_scratch (const AeNode *nd, AeShape in, AeShape out)
 {
   const AeConvParams *c = &nd->p.conv;
   gsize k2 = (gsize) c->kernel * c->kernel;
   if (nd->op == AE_OP_CONV2D)
-    return is_pointwise (c) ? 0 : (gsize) out.h * out.w * k2 * in.c;
+    return ae_cpu_conv_is_pointwise (c) ? 0
+        : (gsize) out.h * out.w * k2 * in.c;
   return (gsize) in.h * in.w * k2 * out.c;
 }
 
-/* Row (gy, gx) of @cols = src[gy*s - p + ky*d, gx*s - p + kx*d, :] for every
- * tap (ky, kx) in order, zero outside @src. */
-static void
-im2col (const float *src, AeShape ss, int gh, int gw, const AeConvParams *c,
-    float *cols)
-{
-  const int k = c->kernel, s = c->stride, p = c->padding, d = c->dilation;
-  const gsize C = ss.c;
-
-  for (int gy = 0; gy < gh; gy++)
-    for (int gx = 0; gx < gw; gx++)
-      for (int ky = 0; ky < k; ky++) {
-        int y = gy * s - p + ky * d;
-        for (int kx = 0; kx < k; kx++, cols += C) {
-          int x = gx * s - p + kx * d;
-          if (y < 0 || y >= ss.h || x < 0 || x >= ss.w)
-            memset (cols, 0, sizeof (float) * C);
-          else
-            memcpy (cols, src + ((gsize) y * ss.w + x) * C, sizeof (float) * C);
-        }
-      }
-}
-
-/* The adjoint of im2col: adds every column entry back where it came from. */
+/* The adjoint of ae_cpu_im2col() over a @gh x @gw grid: adds every column
+ * entry back where it came from. */
 static void
 col2im (const float *cols, int gh, int gw, const AeConvParams *c, float *dst,
     AeShape ds)
@@ -113,7 +86,7 @@ conv2d_backward (const AeNode *nd, AeCpuIn x, const float *dy, AeShape ys,
   const int P = ys.h * ys.w, co = c->out_channels;
   const int K = c->kernel * c->kernel * c->in_channels;
 
-  if (is_pointwise (c)) {
+  if (ae_cpu_conv_is_pointwise (c)) {
     /* the input is its own column matrix */
     cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, K, co, P, 1.0f,
         x.data, K, dy, co, 1.0f, dw, co);
@@ -122,7 +95,7 @@ conv2d_backward (const AeNode *nd, AeCpuIn x, const float *dy, AeShape ys,
           dy, co, w, co, 1.0f, dx, K);
     return;
   }
-  im2col (x.data, x.shape, ys.h, ys.w, c, cols);
+  ae_cpu_im2col (x.data, x.shape, c, ys.w, 0, ys.h * ys.w, cols);
   /* dW (K x co) += colsᵀ · dy */
   cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, K, co, P, 1.0f, cols,
       K, dy, co, 1.0f, dw, co);
@@ -146,7 +119,7 @@ conv_transpose2d_backward (const AeNode *nd, AeCpuIn x, const float *dy,
   const int ld = c->kernel * c->kernel * c->out_channels;
 
   /* row p of cols: dy at every output pixel input pixel p reaches */
-  im2col (dy, ys, x.shape.h, x.shape.w, c, cols);
+  ae_cpu_im2col (dy, ys, c, x.shape.w, 0, x.shape.h * x.shape.w, cols);
   /* dW (ci x ld) += xᵀ · cols;  dx (P x ci) += cols · Wᵀ */
   cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, ci, ld, P, 1.0f,
       x.data, ci, cols, ld, 1.0f, dw, ld);
