@@ -90,58 +90,6 @@ def write_model(name, g, path):
         f.write(gf.st_encode(tensors, gf.model_metadata(g)))
 
 
-def torch_module(path):
-    """An nn.Module over the graph, weights read back from the model file."""
-    import json
-    import torch
-    import torch.nn as nn
-    import torch.nn.functional as F
-
-    with open(path, "rb") as f:
-        meta, tensors = gf.st_decode(f.read())[:2]
-    g = json.loads(meta["ae.graph"])
-    order, shapes = gf.validate_graph(g)
-
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.layers = nn.ModuleDict()
-            for n in order:
-                if n["op"] != "conv2d":
-                    continue
-                f = gf.conv_fields(n)
-                w = torch.from_numpy(np.asarray(tensors[n["name"] + ".weight"], np.float32))
-                conv = nn.Conv2d(w.shape[1], w.shape[0], f["kernel"], f["stride"],
-                                 f["padding"], f["dilation"], bias=f["bias"])
-                conv.weight.data.copy_(w)
-                if f["bias"]:
-                    conv.bias.data.copy_(torch.from_numpy(
-                        np.asarray(tensors[n["name"] + ".bias"], np.float32)))
-                self.layers[n["name"]] = conv
-
-        def forward(self, x):
-            vals = {"input": x}
-            for n in order:
-                ins = [vals[i] for i in n["inputs"]]
-                op = n["op"]
-                if op == "conv2d":
-                    y = self.layers[n["name"]](ins[0])
-                    y = gf.apply_act(torch, F, y, gf.conv_fields(n)["act"],
-                                     gf.conv_fields(n)["slope"])
-                elif op == "pixel_shuffle":
-                    y = F.pixel_shuffle(ins[0], n["factor"])
-                elif op == "concat":
-                    y = torch.cat(ins, dim=1)
-                elif op == "add":
-                    y = ins[0] + ins[1]
-                else:
-                    raise NotImplementedError(op)
-                vals[n["name"]] = y
-            return vals[g["output"]]
-
-    return Net().eval()
-
-
 def bench_torch(path, size, threads, frames, warmup):
     """Median ms of PyTorch's fastest configuration we know here, and its
     name: eager channels_last, or TorchScript optimize_for_inference (which
@@ -149,7 +97,7 @@ def bench_torch(path, size, threads, frames, warmup):
     import torch
     import warnings
     torch.set_num_threads(threads)
-    net = torch_module(path).to(memory_format=torch.channels_last)
+    net = gf.torch_module(path)[0].eval().to(memory_format=torch.channels_last)
     x = torch.rand(1, 1, size[1], size[0]).contiguous(memory_format=torch.channels_last)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")

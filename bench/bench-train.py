@@ -153,78 +153,6 @@ def patch_pool(folder, task, patch, scale, rng):
 # ---------------------------------------------------------------------------
 # PyTorch side
 
-def torch_net(path):
-    """An nn.Module computing the model file's graph, with its weights."""
-    import torch
-    import torch.nn as nn
-    import torch.nn.functional as F
-
-    with open(path, "rb") as f:
-        meta, tensors = gf.st_decode(f.read())[:2]
-    g = json.loads(meta["ae.graph"])
-    order, _ = gf.validate_graph(g)
-
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.convs = nn.ModuleDict()
-            for n in order:
-                if n["op"] not in ("conv2d", "conv_transpose2d"):
-                    continue
-                f = gf.conv_fields(n)
-                w = torch.from_numpy(np.asarray(tensors[n["name"] + ".weight"], np.float32))
-                if n["op"] == "conv2d":
-                    m = nn.Conv2d(w.shape[1], w.shape[0], f["kernel"], f["stride"],
-                                  f["padding"], f["dilation"], bias=f["bias"])
-                else:
-                    m = nn.ConvTranspose2d(w.shape[0], w.shape[1], f["kernel"], f["stride"],
-                                           f["padding"], f["output_padding"],
-                                           dilation=f["dilation"], bias=f["bias"])
-                m.weight.data.copy_(w)
-                if f["bias"]:
-                    m.bias.data.copy_(torch.from_numpy(
-                        np.asarray(tensors[n["name"] + ".bias"], np.float32)))
-                self.convs[n["name"]] = m
-
-        def forward(self, x):
-            vals = {"input": x}
-            for n in order:
-                ins = [vals[i] for i in n["inputs"]]
-                op = n["op"]
-                if op in ("conv2d", "conv_transpose2d"):
-                    f = gf.conv_fields(n)
-                    y = gf.apply_act(torch, F, self.convs[n["name"]](ins[0]),
-                                     f["act"], f["slope"])
-                elif op == "pixel_shuffle":
-                    y = F.pixel_shuffle(ins[0], n["factor"])
-                elif op == "pixel_unshuffle":
-                    y = F.pixel_unshuffle(ins[0], n["factor"])
-                elif op == "upsample":
-                    mode = n.get("mode", "nearest")
-                    y = F.interpolate(ins[0], scale_factor=n["factor"], mode=mode,
-                                      align_corners=False if mode == "bilinear" else None)
-                elif op == "max_pool2d":
-                    f = gf.pool_fields(n)
-                    y = F.max_pool2d(ins[0], f["kernel"], f["stride"], f["padding"])
-                elif op == "avg_pool2d":
-                    f = gf.pool_fields(n)
-                    y = F.avg_pool2d(ins[0], f["kernel"], f["stride"], f["padding"])
-                elif op == "add":
-                    y = ins[0]
-                    for other in ins[1:]:
-                        y = y + other
-                elif op == "concat":
-                    y = torch.cat(ins, dim=1)
-                elif op == "act":
-                    y = gf.apply_act(torch, F, ins[0], n["act"], n.get("slope", 0.01))
-                else:
-                    raise NotImplementedError(op)
-                vals[n["name"]] = y
-            return vals[g["output"]]
-
-    return Net(), g
-
-
 def torch_steps(net, opt, inp, target, batch, n, fmt, gen):
     """Seconds for @n full training steps."""
     import torch
@@ -251,7 +179,7 @@ def torch_child(a):
     import copy
     import torch
     torch.set_num_threads(a.threads_one)
-    net, g = torch_net(a.model)
+    net, g = gf.torch_module(a.model)
     inp, target = patch_pool(a.data, g["task"], a.patch, g.get("scale", 1),
                              np.random.RandomState(a.seed))
     with torch.no_grad():

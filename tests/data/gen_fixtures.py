@@ -406,6 +406,38 @@ def apply_act(torch, F, x, act, slope):
     return x
 
 
+def eval_node(torch, F, n, ins, conv):
+    """Node @n on torch tensors @ins (NCHW); conv(n, x) runs a conv2d or
+    conv_transpose2d node's convolution, before its activation."""
+    op = n["op"]
+    if op in ("conv2d", "conv_transpose2d"):
+        f = conv_fields(n)
+        return apply_act(torch, F, conv(n, ins[0]), f["act"], f["slope"])
+    if op == "pixel_shuffle":
+        return F.pixel_shuffle(ins[0], n["factor"])
+    if op == "pixel_unshuffle":
+        return F.pixel_unshuffle(ins[0], n["factor"])
+    if op == "upsample":
+        if n.get("mode", "nearest") == "nearest":
+            return F.interpolate(ins[0], scale_factor=n["factor"], mode="nearest")
+        return F.interpolate(ins[0], scale_factor=n["factor"], mode="bilinear",
+                             align_corners=False)
+    if op in ("max_pool2d", "avg_pool2d"):
+        f = pool_fields(n)
+        pool = F.max_pool2d if op == "max_pool2d" else F.avg_pool2d
+        return pool(ins[0], f["kernel"], f["stride"], f["padding"])
+    if op == "add":
+        y = ins[0]
+        for i in ins[1:]:
+            y = y + i
+        return y
+    if op == "concat":
+        return torch.cat(ins, dim=1)
+    if op == "act":
+        return apply_act(torch, F, ins[0], n["act"], n.get("slope", 0.01))
+    raise AssertionError(op)
+
+
 def forward(g, order, shapes, params, x):
     """x: float64 numpy [1,C,H,W] -> float64 numpy [1,C,H*scale,W*scale]."""
     import torch
@@ -417,51 +449,21 @@ def forward(g, order, shapes, params, x):
     t = torch.from_numpy(x)
     t = t[:, :, mirror_index(H, Hp), :][:, :, :, mirror_index(W, Wp)]
     P = {k: torch.from_numpy(v) for k, v in params.items()}
+
+    def conv(n, x):
+        f = conv_fields(n)
+        w, b = P[n["name"] + ".weight"], P.get(n["name"] + ".bias")
+        if n["op"] == "conv2d":
+            return F.conv2d(x, w, b, stride=f["stride"], padding=f["padding"],
+                            dilation=f["dilation"])
+        return F.conv_transpose2d(x, w, b, stride=f["stride"], padding=f["padding"],
+                                  output_padding=f["output_padding"], groups=1,
+                                  dilation=f["dilation"])
+
     vals = {"input": t}
     for n in order:
-        ins = [vals[i] for i in n["inputs"]]
-        op = n["op"]
         name = n["name"]
-        if op == "conv2d":
-            f = conv_fields(n)
-            y = F.conv2d(ins[0], P[name + ".weight"], P.get(name + ".bias"),
-                         stride=f["stride"], padding=f["padding"], dilation=f["dilation"])
-            y = apply_act(torch, F, y, f["act"], f["slope"])
-        elif op == "conv_transpose2d":
-            f = conv_fields(n)
-            y = F.conv_transpose2d(ins[0], P[name + ".weight"], P.get(name + ".bias"),
-                                   stride=f["stride"], padding=f["padding"],
-                                   output_padding=f["output_padding"], groups=1,
-                                   dilation=f["dilation"])
-            y = apply_act(torch, F, y, f["act"], f["slope"])
-        elif op == "pixel_shuffle":
-            y = F.pixel_shuffle(ins[0], n["factor"])
-        elif op == "pixel_unshuffle":
-            y = F.pixel_unshuffle(ins[0], n["factor"])
-        elif op == "upsample":
-            fa = n["factor"]
-            if n.get("mode", "nearest") == "nearest":
-                y = F.interpolate(ins[0], scale_factor=fa, mode="nearest")
-            else:
-                y = F.interpolate(ins[0], scale_factor=fa, mode="bilinear",
-                                  align_corners=False)
-        elif op == "max_pool2d":
-            f = pool_fields(n)
-            y = F.max_pool2d(ins[0], f["kernel"], f["stride"], f["padding"])
-        elif op == "avg_pool2d":
-            f = pool_fields(n)
-            y = F.avg_pool2d(ins[0], f["kernel"], f["stride"], f["padding"],
-                             count_include_pad=True)
-        elif op == "add":
-            y = ins[0]
-            for i in ins[1:]:
-                y = y + i
-        elif op == "concat":
-            y = torch.cat(ins, dim=1)
-        elif op == "act":
-            y = apply_act(torch, F, ins[0], n["act"], n.get("slope", 0.01))
-        else:
-            raise AssertionError(op)
+        y = eval_node(torch, F, n, [vals[i] for i in n["inputs"]], conv)
         c, fr = shapes[name]
         assert y.shape[1] == c and y.shape[2] * fr == Hp and y.shape[3] * fr == Wp, \
             (name, tuple(y.shape), c, fr, Hp, Wp)
@@ -469,6 +471,52 @@ def forward(g, order, shapes, params, x):
     y = vals[g["output"]]
     assert tuple(y.shape[2:]) == (Hp * scale, Wp * scale)
     return y[:, :, :H * scale, :W * scale].numpy()
+
+
+def torch_module(path):
+    """An nn.Module computing the graph of the model file @path with its
+    weights (for the benchmarks against PyTorch), and the graph."""
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    with open(path, "rb") as fp:
+        meta, tensors = st_decode(fp.read())[:2]
+    g = json.loads(meta["ae.graph"])
+    order, _ = validate_graph(g)
+
+    def tensor(name):
+        return torch.from_numpy(np.asarray(tensors[name], np.float32))
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.convs = nn.ModuleDict()
+            for n in order:
+                if n["op"] not in ("conv2d", "conv_transpose2d"):
+                    continue
+                f = conv_fields(n)
+                w = tensor(n["name"] + ".weight")
+                if n["op"] == "conv2d":
+                    m = nn.Conv2d(w.shape[1], w.shape[0], f["kernel"], f["stride"],
+                                  f["padding"], f["dilation"], bias=f["bias"])
+                else:
+                    m = nn.ConvTranspose2d(w.shape[0], w.shape[1], f["kernel"], f["stride"],
+                                           f["padding"], f["output_padding"],
+                                           dilation=f["dilation"], bias=f["bias"])
+                m.weight.data.copy_(w)
+                if f["bias"]:
+                    m.bias.data.copy_(tensor(n["name"] + ".bias"))
+                self.convs[n["name"]] = m
+
+        def forward(self, x):
+            vals = {"input": x}
+            for n in order:
+                vals[n["name"]] = eval_node(torch, F, n, [vals[i] for i in n["inputs"]],
+                                            lambda n, x: self.convs[n["name"]](x))
+            return vals[g["output"]]
+
+    return Net(), g
 
 
 # ---------------------------------------------------------------------------
