@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs dependencies, builds, and runs every test suite: the release build
-# (all suites) and an ASan+UBSan build (compute suite). Ends with one line
-# "N passed, N failed" counting TAP test cases; exits non-zero on failure.
+# (all suites) and an ASan+UBSan build (compute, train and tools suites).
+# Ends with one line "N passed, N failed" counting TAP test cases; exits
+# non-zero on failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,10 +54,14 @@ else
   failed=$((failed + 1))
 fi
 
-export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+# Full stacks on malloc (GLib and the Vulkan driver have no frame pointers):
+# the leak suppressions match on frames inside them.
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:fast_unwind_on_malloc=0
+export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 if build build-asan -Db_sanitize=address,undefined -Dbuildtype=debugoptimized -Db_lundef=false; then
-  meson test -C build-asan --suite compute --print-errorlogs --timeout-multiplier 4
+  meson test -C build-asan --suite compute --suite train --suite tools \
+    --print-errorlogs --timeout-multiplier 4
   count build-asan
 else
   echo "sanitizer build failed"

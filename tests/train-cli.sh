@@ -133,6 +133,21 @@ EOF
 }
 ok "--graph trains a graph from a JSON file" custom_graph
 
+# Every preset builds a graph that trains, saves and runs (a few steps).
+every_preset() {
+  local p task
+  while read -r p task _; do
+    case $task in denoise | superres | anomaly) ;; *) continue ;; esac
+    "$train" --task "$task" --preset "$p" --data "$tmp/imgs" --batch 2 \
+      --patch 32 --val 2 --steps 3 --threads 2 -o "$tmp/p-$p.safetensors" \
+      || { echo "preset $p did not train"; return 1; }
+    "$model" run "$tmp/p-$p.safetensors" "$tmp/imgs/ball00.png" \
+      "$tmp/p-$p.png" || { echo "preset $p does not run"; return 1; }
+  done < <("$train" --list-presets)
+  [ -e "$tmp/p-dn-mid.png" ]
+}
+ok "every preset trains and runs" every_preset
+
 superres_rgb() {
   "$train" --task superres --scale 2 --color rgb --data "$tmp/imgs" \
     --batch 2 --patch 16 --val 2 --steps 10 -o "$tmp/sr.safetensors" \
