@@ -236,7 +236,8 @@ test_conv (gconstpointer data)
     .act = cc->act,.slope = cc->slope,
   };
 
-  g_autofree float *packed = ae_cpu_pack_weight (&nd, w);
+  g_autofree float *packed = ae_cpu_convt_phased (&nd) ?
+      ae_cpu_pack_convt (&nd, w) : ae_cpu_pack_weight (&nd, w);
   g_autofree float *hwc = to_hwc (&in);
   gsize n_out = (gsize) cc->cout * oh * ow;
   /* one guard float past the output catches overruns */
@@ -248,21 +249,20 @@ test_conv (gconstpointer data)
   AeShape os = { cc->cout, oh, ow };
   g_autofree double *ref = NULL;
 
+  int nt = ae_parallel_get_n_threads (pool);
+  gsize ns = ae_cpu_conv_scratch (&nd);
+  g_autofree float **scratch = g_new0 (float *, nt);
+  for (int t = 0; t < nt; t++)
+    scratch[t] = ns ? g_new (float, ns) : NULL;
   if (cc->transposed) {
-    g_assert_cmpuint (ae_cpu_conv_scratch (&nd), ==, 0);
-    ae_cpu_conv_transpose2d (pool, &nd, ain, packed, b, out, os);
+    ae_cpu_conv_transpose2d (pool, &nd, ain, packed, b, out, os, scratch);
     ref = conv_transpose2d_ref (cc, &in, w, b, oh, ow);
   } else {
-    int nt = ae_parallel_get_n_threads (pool);
-    gsize ns = ae_cpu_conv_scratch (&nd);
-    g_autofree float **scratch = g_new0 (float *, nt);
-    for (int t = 0; t < nt; t++)
-      scratch[t] = ns ? g_new (float, ns) : NULL;
     ae_cpu_conv2d (pool, &nd, ain, packed, b, out, os, scratch);
-    for (int t = 0; t < nt; t++)
-      g_free (scratch[t]);
     ref = conv2d_ref (cc, &in, w, b, oh, ow);
   }
+  for (int t = 0; t < nt; t++)
+    g_free (scratch[t]);
   g_assert_cmpfloat (out[n_out], ==, 12345.0f);
   assert_close (ref, out, cc->cout, oh, ow);
   tensor_clear (&in);
@@ -631,6 +631,22 @@ add_conv_transpose_cases (GRand *r)
             }
           }
       }
+  /* stride 3 (phases of unequal tap counts) and a kernel smaller than the
+   * stride (outputs no tap reaches) */
+  for (int k = 1; k <= 5; k += 2)
+    for (int op = 0; op < 3; op += 2, idx++) {
+      ConvCase cc = {
+        .transposed = TRUE,.kernel = k,.stride = 3,.dilation = 1,
+        .padding = k / 2,.output_padding = op,
+        .act = all_acts[idx % G_N_ELEMENTS (all_acts)],.bias = TRUE,
+        .cin = chans[idx % G_N_ELEMENTS (chans)][0],
+        .cout = chans[idx % G_N_ELEMENTS (chans)][1],
+      };
+      if (pick_size (&cc, idx)) {
+        add_conv_case (&cc, r);
+        n++;
+      }
+    }
   /* the decoder layer of the fixtures: k4 s2 p1, and k3 s2 p1 op1 */
   ConvCase dec = {
     .transposed = TRUE,.kernel = 4,.stride = 2,.dilation = 1,.padding = 1,

@@ -84,9 +84,11 @@ cpu_plan_new (AeModel *m, AeParallel *pool, int max_w, int max_h,
   for (int i = 0; i < n; i++) {
     const AeNode *nd = ae_graph_get_node (g, i);
     if (ae_node_is_conv (nd)) {
-      bp->packed[i] = ae_cpu_pack_weight (nd, ae_model_get_weight (m, i));
+      const float *w = ae_model_get_weight (m, i);
+      bp->packed[i] = ae_cpu_convt_phased (nd) ? ae_cpu_pack_convt (nd, w)
+          : ae_cpu_pack_weight (nd, w);
       if (ae_cpu_direct_supported (nd))
-        bp->thin[i] = ae_cpu_direct_pack_thin (nd, ae_model_get_weight (m, i));
+        bp->thin[i] = ae_cpu_direct_pack_thin (nd, w);
       else
         scratch = MAX (scratch, ae_cpu_conv_scratch (nd));
     }
@@ -144,7 +146,7 @@ cpu_run (AeBackendPlan *bp, int w, int h, const float **out, GError **error)
         break;
       case AE_OP_CONV_TRANSPOSE2D:
         ae_cpu_conv_transpose2d (bp->pool, nd, ins[0], bp->packed[i],
-            ae_model_get_bias (bp->model, i), dst, shapes[i]);
+            ae_model_get_bias (bp->model, i), dst, shapes[i], bp->scratch);
         break;
       default:
         ae_cpu_simple_op (bp->pool, nd, ins, dst, shapes[i]);

@@ -42,10 +42,14 @@ ae_cpu_conv_is_pointwise (const AeConvParams *c)
   return c->kernel == 1 && c->stride == 1 && c->padding == 0;
 }
 
+static gsize convt_scratch (const AeConvParams *c);
+
 gsize
 ae_cpu_conv_scratch (const AeNode *nd)
 {
   const AeConvParams *c = &nd->p.conv;
+  if (ae_cpu_convt_phased (nd))
+    return convt_scratch (c);
   if (nd->op != AE_OP_CONV2D || ae_cpu_conv_is_pointwise (c))
     return 0;
   return (gsize) block_pixels (nd) * c->kernel * c->kernel * c->in_channels;
@@ -204,6 +208,128 @@ ae_cpu_conv2d (AeParallel *pool, const AeNode *nd, AeCpuIn in,
   ae_parallel_run (pool, (total + j.block - 1) / j.block, conv_task, &j);
 }
 
+/* Transposed convs with dilation 1 and a kernel no smaller than the stride
+ * run as stride² ordinary convs, one per output phase (ry, rx): output
+ * (s·qy + ry, s·qx + rx) sums input rows base + qy + t (t < n taps) through
+ * kernel rows k0 + s·(n − 1 − t), and the same across. Each phase is
+ * im2col + GEMM over blocks of its pixels, as conv2d: no per-pixel gather. */
+typedef struct {
+  int k0, n, base;
+} Phase;
+
+static Phase
+phase_of (const AeConvParams *c, int r)
+{
+  Phase ph;
+  ph.k0 = (r + c->padding) % c->stride;
+  ph.n = (c->kernel - ph.k0 + c->stride - 1) / c->stride;
+  ph.base = (r + c->padding - ph.k0) / c->stride - (ph.n - 1);
+  return ph;
+}
+
+gboolean
+ae_cpu_convt_phased (const AeNode *nd)
+{
+  const AeConvParams *c = &nd->p.conv;
+  return nd->op == AE_OP_CONV_TRANSPOSE2D && c->dilation == 1 &&
+      c->kernel >= c->stride;
+}
+
+float *
+ae_cpu_pack_convt (const AeNode *nd, const float *w)
+{
+  const AeConvParams *c = &nd->p.conv;
+  const int s = c->stride, k = c->kernel;
+  const int ci = c->in_channels, co = c->out_channels;
+  float *p = g_new (float, (gsize) k * k * ci * co), *dst = p;
+
+  g_return_val_if_fail (ae_cpu_convt_phased (nd), NULL);
+  /* phase by phase, each a (ny·nx·ci) x co GEMM operand; every tap belongs
+   * to exactly one phase */
+  for (int ry = 0; ry < s; ry++)
+    for (int rx = 0; rx < s; rx++) {
+      Phase py = phase_of (c, ry), px = phase_of (c, rx);
+      for (int ty = 0; ty < py.n; ty++)
+        for (int tx = 0; tx < px.n; tx++) {
+          int ky = py.k0 + s * (py.n - 1 - ty);
+          int kx = px.k0 + s * (px.n - 1 - tx);
+          for (int i = 0; i < ci; i++, dst += co)
+            for (int o = 0; o < co; o++)
+              dst[o] = w[(((gsize) i * co + o) * k + ky) * k + kx];
+        }
+    }
+  return p;
+}
+
+static int
+convt_block (const AeConvParams *c)
+{
+  int n = (c->kernel + c->stride - 1) / c->stride;
+  return CLAMP (IM2COL_BLOCK_FLOATS / (n * n * c->in_channels), 16, 1024);
+}
+
+static gsize
+convt_scratch (const AeConvParams *c)
+{
+  int n = (c->kernel + c->stride - 1) / c->stride;
+  return (gsize) convt_block (c) * (n * n * c->in_channels + c->out_channels);
+}
+
+typedef struct {
+  const ConvJob *conv;
+  Phase py, px;
+  int ry, rx, nqx, n_q;
+  const float *w;
+} PhaseJob;
+
+static void
+convt_phase_task (gpointer data, int task, int worker)
+{
+  const PhaseJob *j = data;
+  const ConvJob *cj = j->conv;
+  const AeConvParams *c = &cj->nd->p.conv;
+  const int ci = c->in_channels, co = c->out_channels, s = c->stride;
+  const int ih = cj->in.shape.h, iw = cj->in.shape.w;
+  const int K = j->py.n * j->px.n * ci;
+  const int q0 = task * cj->block, n = MIN (cj->block, j->n_q - q0);
+  float *col = cj->scratch[worker], *res = col + (gsize) n * K;
+
+  for (int q = 0; q < n; q++) {
+    int qy = (q0 + q) / j->nqx, qx = (q0 + q) % j->nqx;
+    int x0 = j->px.base + qx;
+    float *dst = col + (gsize) q * K;
+    for (int t = 0; t < j->py.n; t++, dst += j->px.n * ci) {
+      int iy = j->py.base + qy + t;
+      if (iy < 0 || iy >= ih) {
+        memset (dst, 0, sizeof (float) * j->px.n * ci);
+        continue;
+      }
+      const float *row = cj->in.data + (gsize) iy * iw * ci;
+      if (x0 >= 0 && x0 + j->px.n <= iw) {
+        memcpy (dst, row + (gsize) x0 * ci, sizeof (float) * j->px.n * ci);
+      } else {
+        for (int u = 0; u < j->px.n; u++) {
+          int ix = x0 + u;
+          if (ix < 0 || ix >= iw)
+            memset (dst + u * ci, 0, sizeof (float) * ci);
+          else
+            memcpy (dst + u * ci, row + (gsize) ix * ci, sizeof (float) * ci);
+        }
+      }
+    }
+  }
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, n, co, K, 1.0f, col,
+      K, j->w, co, 0.0f, res, co);
+  bias_act (res, n, co, cj->bias, c->act, c->slope);
+  for (int q = 0; q < n; q++) {
+    int qy = (q0 + q) / j->nqx, qx = (q0 + q) % j->nqx;
+    gsize o = ((gsize) (s * qy + j->ry) * cj->os.w + s * qx + j->rx) * co;
+    memcpy (cj->out + o, res + (gsize) q * co, sizeof (float) * co);
+  }
+}
+
+/* The general case (dilated, or a kernel smaller than the stride): each
+ * output pixel gathers the inputs that reach it. @w as ae_cpu_pack_weight(). */
 static void
 conv_transpose_task (gpointer data, int oy, int worker)
 {
@@ -217,8 +343,8 @@ conv_transpose_task (gpointer data, int oy, int worker)
     float *acc = j->out + ((gsize) oy * j->os.w + ox) * co;
     for (int o = 0; o < co; o++)
       acc[o] = j->bias ? j->bias[o] : 0.0f;
-    /* gather: output (oy, ox) receives input (iy, ix) through tap (ky, kx)
-     * when oy = iy*s - pad + ky*d */
+    /* output (oy, ox) receives input (iy, ix) through tap (ky, kx) when
+     * oy = iy*s - pad + ky*d */
     for (int ky = 0; ky < k; ky++) {
       int ty = oy + c->padding - ky * d;
       if (ty < 0 || ty % s)
@@ -249,10 +375,30 @@ conv_transpose_task (gpointer data, int oy, int worker)
 
 void
 ae_cpu_conv_transpose2d (AeParallel *pool, const AeNode *nd, AeCpuIn in,
-    const float *packed, const float *bias, float *out, AeShape os)
+    const float *packed, const float *bias, float *out, AeShape os,
+    float *const *scratch)
 {
-  ConvJob j = { nd, in, packed, bias, out, os, NULL, 0 };
-  ae_parallel_run (pool, os.h, conv_transpose_task, &j);
+  const AeConvParams *c = &nd->p.conv;
+  ConvJob j = { nd, in, packed, bias, out, os, scratch, convt_block (c) };
+
+  if (!ae_cpu_convt_phased (nd)) {
+    ae_parallel_run (pool, os.h, conv_transpose_task, &j);
+    return;
+  }
+  const float *w = packed;
+  for (int ry = 0; ry < c->stride; ry++)
+    for (int rx = 0; rx < c->stride; rx++) {
+      PhaseJob pj = { &j, phase_of (c, ry), phase_of (c, rx), ry, rx,
+        0, 0, w
+      };
+      int nqy = ry < os.h ? (os.h - ry + c->stride - 1) / c->stride : 0;
+      pj.nqx = rx < os.w ? (os.w - rx + c->stride - 1) / c->stride : 0;
+      pj.n_q = nqy * pj.nqx;
+      w += (gsize) pj.py.n * pj.px.n * c->in_channels * c->out_channels;
+      if (pj.n_q)
+        ae_parallel_run (pool, (pj.n_q + j.block - 1) / j.block,
+            convt_phase_task, &pj);
+    }
 }
 
 typedef struct {

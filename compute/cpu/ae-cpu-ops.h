@@ -16,6 +16,11 @@ typedef struct {
  * GEMM operand); conv_transpose2d → the same order. */
 float *ae_cpu_pack_weight (const AeNode *node, const float *weight);
 
+/* conv_transpose2d as stride² phase convs (dilation 1, kernel >= stride),
+ * with its weights packed by ae_cpu_pack_convt() instead. */
+gboolean ae_cpu_convt_phased (const AeNode *node);
+float *ae_cpu_pack_convt (const AeNode *node, const float *weight);
+
 /* A 1x1, stride-1, unpadded conv: its input is its own im2col matrix. */
 gboolean ae_cpu_conv_is_pointwise (const AeConvParams *conv);
 /* Rows @p0 .. @p0 + @n - 1 of the im2col matrix of @conv over @src (channel
@@ -25,15 +30,18 @@ gboolean ae_cpu_conv_is_pointwise (const AeConvParams *conv);
 void ae_cpu_im2col (const float *src, AeShape src_shape,
     const AeConvParams *conv, int grid_w, int p0, int n, float *col);
 
-/* Floats of per-worker scratch a conv needs (im2col block). */
+/* Floats of per-worker scratch a conv or transposed conv needs (im2col
+ * block). */
 gsize ae_cpu_conv_scratch (const AeNode *node);
 
 void ae_cpu_conv2d (AeParallel *pool, const AeNode *node, AeCpuIn in,
     const float *packed, const float *bias, float *out, AeShape out_shape,
     float *const *scratch);
+/* @packed: ae_cpu_pack_convt() if ae_cpu_convt_phased(), else
+ * ae_cpu_pack_weight(). */
 void ae_cpu_conv_transpose2d (AeParallel *pool, const AeNode *node,
     AeCpuIn in, const float *packed, const float *bias, float *out,
-    AeShape out_shape);
+    AeShape out_shape, float *const *scratch);
 /* Every other op: inputs as in the node. */
 void ae_cpu_simple_op (AeParallel *pool, const AeNode *node,
     const AeCpuIn *ins, float *out, AeShape out_shape);
