@@ -209,9 +209,9 @@ build_ae_bottleneck (AeColor color, int scale)
       "\"out\":32,\"kernel\":4,\"stride\":2,\"padding\":1,\"act\":\"relu\"");
   node (&g, "\"name\":\"d2\",\"op\":\"conv_transpose2d\",\"inputs\":[\"d1\"],"
       "\"out\":32,\"kernel\":4,\"stride\":2,\"padding\":1,\"act\":\"relu\"");
-  node (&g, "\"name\":\"d3\",\"op\":\"conv_transpose2d\",\"inputs\":[\"d2\"],"
-      "\"out\":16,\"kernel\":4,\"stride\":2,\"padding\":1,\"act\":\"relu\"");
-  conv (&g, "y", "d3", c, 3, 1, "sigmoid");
+  /* the last step up as pixel_shuffle: no layer runs at full resolution */
+  conv (&g, "o", "d2", 4 * c, 3, 1, "sigmoid");
+  resample (&g, "y", "pixel_shuffle", "o", 2);
   return end (&g, "y");
 }
 
