@@ -6,7 +6,7 @@
 #
 # Usage: models/train-models.sh WORKDIR [MODEL...]
 #   MODEL: denoise-luma-fast denoise-rgb-fast superres-x2-luma-fast
-#          anomaly-vtest (default: all)
+#          superres-x2-luma anomaly-vtest (default: all)
 # Needs a build (ae-train in build/tools), Debian's plasma-workspace-wallpapers
 # and opencv-doc, python3-opencv for the anomaly clips, and
 # ../shared/data/train400.
@@ -14,7 +14,7 @@ set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 work=${1:?usage: train-models.sh WORKDIR [MODEL...]}
 shift
-models=${*:-denoise-luma-fast denoise-rgb-fast superres-x2-luma-fast anomaly-vtest}
+models=${*:-denoise-luma-fast denoise-rgb-fast superres-x2-luma-fast superres-x2-luma anomaly-vtest}
 train=${AE_TRAIN:-$src/build/tools/ae-train}
 train400=${TRAIN400:-$src/../shared/data/train400}
 mkdir -p "$work/wall"
@@ -44,6 +44,12 @@ for m in $models; do
       "$train" --task superres --scale 2 --preset sr-fast \
         --data "$train400" --data "$work/wall" --steps 30000 --batch 16 \
         --patch 64 --seed 1 -o "$work/$m.safetensors" ;;
+    superres-x2-luma)
+      # run as 12000 steps, then resumed from its step-11500 checkpoint
+      # with --steps 24000 (a second cosine cycle)
+      "$train" --task superres --scale 2 --preset sr-espcn \
+        --data "$train400" --data "$work/wall" --steps 24000 --batch 16 \
+        --patch 64 --seed 1 --threads 1 -o "$work/$m.safetensors" ;;
     anomaly-vtest)
       /usr/bin/python3 "$src/bench/make-anomaly-clip.py" \
         "$work/vtest-test.avi" --train-out "$work/vtest-train.avi"
