@@ -496,6 +496,39 @@ test_batch_noise (void)
   }
 }
 
+/* --clean: about that fraction of samples comes without noise. */
+static void
+test_batch_clean (void)
+{
+  g_autoptr (AeDataset) ds = ae_dataset_new (1);
+  guint8 grey[64 * 64];
+  memset (grey, 128, sizeof grey);
+  ae_dataset_add_pixels (ds, grey, 64, 64, 64, "grey");
+  AeBatchParams p = {.task = AE_TASK_DENOISE,.channels = 1,.patch = 16,
+    .batch = 64,.sigma_min = 20,.sigma_max = 20,.clean_prob = 0.25,.seed = 5
+  };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AeBatcher) b = ae_batcher_new (ds, &p, 0, &error);
+  g_assert_no_error (error);
+  const int per = 16 * 16, n = 64 * per;
+  g_autofree float *in = g_new (float, n);
+  g_autofree float *tg = g_new (float, n);
+  int clean = 0;
+  for (int k = 0; k < 4; k++) {
+    ae_batcher_next (b, in, tg);
+    for (int s = 0; s < 64; s++)
+      clean += memcmp (in + s * per, tg + s * per, per * sizeof (float)) == 0;
+  }
+  /* 256 samples at 0.25: 64 expected, sd 7 */
+  g_assert_cmpint (clean, >, 40);
+  g_assert_cmpint (clean, <, 90);
+
+  p.clean_prob = 1.5;
+  g_autoptr (AeBatcher) bad = ae_batcher_new (ds, &p, 0, &error);
+  g_assert_null (bad);
+  g_assert_error (error, AE_DATASET_ERROR, AE_DATASET_ERROR_INVALID);
+}
+
 /* The target is one of the 8 symmetries of a patch-sized image with all
  * values distinct; over many samples every one appears. */
 static void
@@ -696,6 +729,7 @@ main (int argc, char **argv)
   g_test_add_func ("/degrade/bicubic", test_bicubic);
   g_test_add_func ("/batch/determinism", test_determinism);
   g_test_add_func ("/batch/noise", test_batch_noise);
+  g_test_add_func ("/batch/clean", test_batch_clean);
   g_test_add_func ("/batch/augment", test_augment);
   g_test_add_func ("/batch/superres", test_superres);
   g_test_add_func ("/batch/jpeg", test_jpeg);

@@ -100,7 +100,10 @@ degrade_denoise (AeBatcher *b, Scratch *s, AeRng *rng)
   const int n = p->patch, c = p->channels;
   const gsize stride = (gsize) n * c;
 
-  if (ae_rng_uniform (rng) < p->poisson_prob) {
+  /* drawn only when asked for, so other runs keep their random streams */
+  if (p->clean_prob > 0.0 && ae_rng_uniform (rng) < p->clean_prob) {
+    memcpy (s->degraded, s->clean, (gsize) n * stride);
+  } else if (ae_rng_uniform (rng) < p->poisson_prob) {
     double shot = uniform_in (rng, MAX (p->sigma_min, 1.0),
         MAX (p->sigma_max, 1.0));
     double read = uniform_in (rng, 0.0, p->sigma_min);
@@ -250,10 +253,12 @@ check_params (const AeDataset *ds, const AeBatchParams *p, GError **error)
           && p->sigma_max <= 255.0))
     return invalid (error, "the noise range must satisfy 0 <= min <= max "
         "<= 255 (got %g..%g)", p->sigma_min, p->sigma_max);
-  if (!(p->poisson_prob >= 0.0 && p->poisson_prob <= 1.0)
+  if (!(p->poisson_prob >= 0.0 && p->poisson_prob <= 1.0
+          && p->clean_prob >= 0.0 && p->clean_prob <= 1.0)
       || !(p->jpeg_prob >= 0.0 && p->jpeg_prob <= 1.0))
     return invalid (error, "fractions of samples must lie in 0..1 (got "
-        "poisson %g, jpeg %g)", p->poisson_prob, p->jpeg_prob);
+        "poisson %g, clean %g, jpeg %g)", p->poisson_prob, p->clean_prob,
+        p->jpeg_prob);
   if (p->jpeg_max != 0 && !(p->jpeg_min >= 1 && p->jpeg_min <= p->jpeg_max
           && p->jpeg_max <= 100))
     return invalid (error, "the JPEG quality range must satisfy 1 <= min "

@@ -35,7 +35,7 @@ typedef struct {
   char **data;
   int scale, steps, batch, patch, warmup, val, frame_step, max_frames;
   int threads, checkpoint_every, val_every, log_every;
-  double lr, weight_decay, clip, poisson, kl_weight;
+  double lr, weight_decay, clip, poisson, clean, kl_weight;
   gint64 seed;
   gboolean no_augment, list_presets, uniform_loss;
 } Options;
@@ -106,6 +106,9 @@ make_context (Options *o, char **resume)
     {"poisson", 0, 0, G_OPTION_ARG_DOUBLE, &o->poisson,
         "denoise: fraction of patches with poisson-gaussian noise instead "
         "(default 0.2)", "P"},
+    {"clean", 0, 0, G_OPTION_ARG_DOUBLE, &o->clean,
+        "denoise: fraction of patches left without noise, which must come "
+        "back unchanged (default 0)", "P"},
     {"jpeg", 0, 0, G_OPTION_ARG_STRING, &o->jpeg,
         "denoise: also JPEG artefacts at a quality in this range (default off)",
         "MIN,MAX"},
@@ -279,12 +282,13 @@ setup_from_options (Options *o, Setup *s)
   }
   if (o->steps < 1 || o->batch < 1 || o->patch < 8 || o->patch > 1024
       || o->lr <= 0 || o->clip < 0 || o->weight_decay < 0
-      || o->poisson < 0 || o->poisson > 1 || o->frame_step < 1
+      || o->poisson < 0 || o->poisson > 1 || o->clean < 0 || o->clean > 1
+      || o->frame_step < 1
       || o->max_frames < 0 || o->checkpoint_every < 1 || o->val_every < 1
       || o->log_every < 1 || o->kl_weight < 0) {
     fail ("an option is out of range: --steps, --batch >= 1; --patch "
         "8..1024; --lr > 0; --clip, --weight-decay, --kl-weight >= 0; "
-        "--poisson 0..1; --frame-step, intervals >= 1");
+        "--poisson, --clean 0..1; --frame-step, intervals >= 1");
     return FALSE;
   }
   if (o->graph && o->preset) {
@@ -323,6 +327,7 @@ setup_from_options (Options *o, Setup *s)
   bp->augment = !o->no_augment;
   bp->seed = o->seed;
   bp->poisson_prob = o->poisson;
+  bp->clean_prob = o->clean;
   if (s->task == AE_TASK_DENOISE) {
     if (!parse_range (o->sigma ? o->sigma : "0,55", "sigma", 0, 255,
             &bp->sigma_min, &bp->sigma_max))
