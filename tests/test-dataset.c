@@ -461,14 +461,22 @@ test_determinism (void)
   }
 }
 
+/* One 64x64 mid-grey image. */
+static AeDataset *
+grey_dataset (void)
+{
+  AeDataset *ds = ae_dataset_new (1);
+  guint8 grey[64 * 64];
+  memset (grey, 128, sizeof grey);
+  ae_dataset_add_pixels (ds, grey, 64, 64, 64, "grey");
+  return ds;
+}
+
 /* On mid-grey nothing clips, so input - target is the noise itself. */
 static void
 test_batch_noise (void)
 {
-  g_autoptr (AeDataset) ds = ae_dataset_new (1);
-  guint8 grey[64 * 64];
-  memset (grey, 128, sizeof grey);
-  ae_dataset_add_pixels (ds, grey, 64, 64, 64, "grey");
+  g_autoptr (AeDataset) ds = grey_dataset ();
   const double sigmas[] = { 10, 25, 40 };
   for (guint s = 0; s < G_N_ELEMENTS (sigmas); s++) {
     AeBatchParams p = {.task = AE_TASK_DENOISE,.channels = 1,.patch = 32,
@@ -500,10 +508,7 @@ test_batch_noise (void)
 static void
 test_batch_clean (void)
 {
-  g_autoptr (AeDataset) ds = ae_dataset_new (1);
-  guint8 grey[64 * 64];
-  memset (grey, 128, sizeof grey);
-  ae_dataset_add_pixels (ds, grey, 64, 64, 64, "grey");
+  g_autoptr (AeDataset) ds = grey_dataset ();
   AeBatchParams p = {.task = AE_TASK_DENOISE,.channels = 1,.patch = 16,
     .batch = 64,.sigma_min = 20,.sigma_max = 20,.clean_prob = 0.25,.seed = 5
   };
