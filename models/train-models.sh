@@ -30,8 +30,10 @@ done
 for m in $models; do
   case $m in
     denoise-luma-fast)
+      # run as 80000 steps, then resumed from its step-79500 checkpoint
+      # with --steps 160000 (a second cosine cycle)
       "$train" --task denoise --preset dn-fast --data "$train400" \
-        --data "$work/wall" --steps 80000 --batch 16 --patch 64 \
+        --data "$work/wall" --steps 160000 --batch 16 --patch 64 \
         --sigma 0,55 --poisson 0.2 --seed 1 --threads 1 \
         -o "$work/$m.safetensors" ;;
     denoise-rgb-fast)
