@@ -48,9 +48,9 @@ for m in $models; do
         --patch 64 --seed 1 -o "$work/$m.safetensors" ;;
     superres-x2-luma)
       # run as 12000 steps, then resumed from its step-11500 checkpoint
-      # with --steps 24000 (a second cosine cycle)
+      # with --steps 24000 and from step 23500 with --steps 36000
       "$train" --task superres --scale 2 --preset sr-espcn \
-        --data "$train400" --data "$work/wall" --steps 24000 --batch 16 \
+        --data "$train400" --data "$work/wall" --steps 36000 --batch 16 \
         --patch 64 --seed 1 --threads 1 -o "$work/$m.safetensors" ;;
     anomaly-vtest)
       /usr/bin/python3 "$src/bench/make-anomaly-clip.py" \
