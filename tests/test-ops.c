@@ -236,8 +236,7 @@ test_conv (gconstpointer data)
     .act = cc->act,.slope = cc->slope,
   };
 
-  g_autofree float *packed = ae_cpu_convt_phased (&nd) ?
-      ae_cpu_pack_convt (&nd, w) : ae_cpu_pack_weight (&nd, w);
+  g_autofree float *packed = ae_cpu_pack_conv (&nd, w);
   g_autofree float *hwc = to_hwc (&in);
   gsize n_out = (gsize) cc->cout * oh * ow;
   /* one guard float past the output catches overruns */

@@ -85,8 +85,7 @@ cpu_plan_new (AeModel *m, AeParallel *pool, int max_w, int max_h,
     const AeNode *nd = ae_graph_get_node (g, i);
     if (ae_node_is_conv (nd)) {
       const float *w = ae_model_get_weight (m, i);
-      bp->packed[i] = ae_cpu_convt_phased (nd) ? ae_cpu_pack_convt (nd, w)
-          : ae_cpu_pack_weight (nd, w);
+      bp->packed[i] = ae_cpu_pack_conv (nd, w);
       if (ae_cpu_direct_supported (nd))
         bp->thin[i] = ae_cpu_direct_pack_thin (nd, w);
       else

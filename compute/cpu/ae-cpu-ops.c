@@ -28,6 +28,78 @@ ae_cpu_pack_weight (const AeNode *nd, const float *w)
   return p;
 }
 
+/* Transposed convs with dilation 1 and a kernel no smaller than the stride
+ * run as stride² ordinary convs, one per output phase (ry, rx): output
+ * (s·qy + ry, s·qx + rx) sums input rows base + qy + t (t < n taps) through
+ * kernel rows k0 + s·(n − 1 − t), and the same across. Each phase is
+ * im2col + GEMM over blocks of its pixels, as conv2d: no per-pixel gather. */
+typedef struct {
+  int k0, n, base;
+} Phase;
+
+static Phase
+phase_of (const AeConvParams *c, int r)
+{
+  Phase ph;
+  ph.k0 = (r + c->padding) % c->stride;
+  ph.n = (c->kernel - ph.k0 + c->stride - 1) / c->stride;
+  ph.base = (r + c->padding - ph.k0) / c->stride - (ph.n - 1);
+  return ph;
+}
+
+static gboolean
+convt_phased (const AeNode *nd)
+{
+  const AeConvParams *c = &nd->p.conv;
+  return nd->op == AE_OP_CONV_TRANSPOSE2D && c->dilation == 1 &&
+      c->kernel >= c->stride;
+}
+
+static float *
+pack_convt (const AeNode *nd, const float *w)
+{
+  const AeConvParams *c = &nd->p.conv;
+  const int s = c->stride, k = c->kernel;
+  const int ci = c->in_channels, co = c->out_channels;
+  float *p = g_new (float, (gsize) k * k * ci * co), *dst = p;
+
+  /* phase by phase, each a (ny·nx·ci) x co GEMM operand; every tap belongs
+   * to exactly one phase */
+  for (int ry = 0; ry < s; ry++)
+    for (int rx = 0; rx < s; rx++) {
+      Phase py = phase_of (c, ry), px = phase_of (c, rx);
+      for (int ty = 0; ty < py.n; ty++)
+        for (int tx = 0; tx < px.n; tx++) {
+          int ky = py.k0 + s * (py.n - 1 - ty);
+          int kx = px.k0 + s * (px.n - 1 - tx);
+          for (int i = 0; i < ci; i++, dst += co)
+            for (int o = 0; o < co; o++)
+              dst[o] = w[(((gsize) i * co + o) * k + ky) * k + kx];
+        }
+    }
+  return p;
+}
+
+static int
+convt_block (const AeConvParams *c)
+{
+  int n = (c->kernel + c->stride - 1) / c->stride;
+  return CLAMP (IM2COL_BLOCK_FLOATS / (n * n * c->in_channels), 16, 1024);
+}
+
+static gsize
+convt_scratch (const AeConvParams *c)
+{
+  int n = (c->kernel + c->stride - 1) / c->stride;
+  return (gsize) convt_block (c) * (n * n * c->in_channels + c->out_channels);
+}
+
+float *
+ae_cpu_pack_conv (const AeNode *nd, const float *w)
+{
+  return convt_phased (nd) ? pack_convt (nd, w) : ae_cpu_pack_weight (nd, w);
+}
+
 static int
 block_pixels (const AeNode *nd)
 {
@@ -42,13 +114,11 @@ ae_cpu_conv_is_pointwise (const AeConvParams *c)
   return c->kernel == 1 && c->stride == 1 && c->padding == 0;
 }
 
-static gsize convt_scratch (const AeConvParams *c);
-
 gsize
 ae_cpu_conv_scratch (const AeNode *nd)
 {
   const AeConvParams *c = &nd->p.conv;
-  if (ae_cpu_convt_phased (nd))
+  if (convt_phased (nd))
     return convt_scratch (c);
   if (nd->op != AE_OP_CONV2D || ae_cpu_conv_is_pointwise (c))
     return 0;
@@ -208,73 +278,6 @@ ae_cpu_conv2d (AeParallel *pool, const AeNode *nd, AeCpuIn in,
   ae_parallel_run (pool, (total + j.block - 1) / j.block, conv_task, &j);
 }
 
-/* Transposed convs with dilation 1 and a kernel no smaller than the stride
- * run as stride² ordinary convs, one per output phase (ry, rx): output
- * (s·qy + ry, s·qx + rx) sums input rows base + qy + t (t < n taps) through
- * kernel rows k0 + s·(n − 1 − t), and the same across. Each phase is
- * im2col + GEMM over blocks of its pixels, as conv2d: no per-pixel gather. */
-typedef struct {
-  int k0, n, base;
-} Phase;
-
-static Phase
-phase_of (const AeConvParams *c, int r)
-{
-  Phase ph;
-  ph.k0 = (r + c->padding) % c->stride;
-  ph.n = (c->kernel - ph.k0 + c->stride - 1) / c->stride;
-  ph.base = (r + c->padding - ph.k0) / c->stride - (ph.n - 1);
-  return ph;
-}
-
-gboolean
-ae_cpu_convt_phased (const AeNode *nd)
-{
-  const AeConvParams *c = &nd->p.conv;
-  return nd->op == AE_OP_CONV_TRANSPOSE2D && c->dilation == 1 &&
-      c->kernel >= c->stride;
-}
-
-float *
-ae_cpu_pack_convt (const AeNode *nd, const float *w)
-{
-  const AeConvParams *c = &nd->p.conv;
-  const int s = c->stride, k = c->kernel;
-  const int ci = c->in_channels, co = c->out_channels;
-  float *p = g_new (float, (gsize) k * k * ci * co), *dst = p;
-
-  g_return_val_if_fail (ae_cpu_convt_phased (nd), NULL);
-  /* phase by phase, each a (ny·nx·ci) x co GEMM operand; every tap belongs
-   * to exactly one phase */
-  for (int ry = 0; ry < s; ry++)
-    for (int rx = 0; rx < s; rx++) {
-      Phase py = phase_of (c, ry), px = phase_of (c, rx);
-      for (int ty = 0; ty < py.n; ty++)
-        for (int tx = 0; tx < px.n; tx++) {
-          int ky = py.k0 + s * (py.n - 1 - ty);
-          int kx = px.k0 + s * (px.n - 1 - tx);
-          for (int i = 0; i < ci; i++, dst += co)
-            for (int o = 0; o < co; o++)
-              dst[o] = w[(((gsize) i * co + o) * k + ky) * k + kx];
-        }
-    }
-  return p;
-}
-
-static int
-convt_block (const AeConvParams *c)
-{
-  int n = (c->kernel + c->stride - 1) / c->stride;
-  return CLAMP (IM2COL_BLOCK_FLOATS / (n * n * c->in_channels), 16, 1024);
-}
-
-static gsize
-convt_scratch (const AeConvParams *c)
-{
-  int n = (c->kernel + c->stride - 1) / c->stride;
-  return (gsize) convt_block (c) * (n * n * c->in_channels + c->out_channels);
-}
-
 typedef struct {
   const ConvJob *conv;
   Phase py, px;
@@ -329,7 +332,8 @@ convt_phase_task (gpointer data, int task, int worker)
 }
 
 /* The general case (dilated, or a kernel smaller than the stride): each
- * output pixel gathers the inputs that reach it. @w as ae_cpu_pack_weight(). */
+ * output pixel gathers the inputs that reach it. @w as ae_cpu_pack_weight()
+ * packs it. */
 static void
 conv_transpose_task (gpointer data, int oy, int worker)
 {
@@ -381,7 +385,7 @@ ae_cpu_conv_transpose2d (AeParallel *pool, const AeNode *nd, AeCpuIn in,
   const AeConvParams *c = &nd->p.conv;
   ConvJob j = { nd, in, packed, bias, out, os, scratch, convt_block (c) };
 
-  if (!ae_cpu_convt_phased (nd)) {
+  if (!convt_phased (nd)) {
     ae_parallel_run (pool, os.h, conv_transpose_task, &j);
     return;
   }

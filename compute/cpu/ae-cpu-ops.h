@@ -16,10 +16,11 @@ typedef struct {
  * GEMM operand); conv_transpose2d → the same order. */
 float *ae_cpu_pack_weight (const AeNode *node, const float *weight);
 
-/* conv_transpose2d as stride² phase convs (dilation 1, kernel >= stride),
- * with its weights packed by ae_cpu_pack_convt() instead. */
-gboolean ae_cpu_convt_phased (const AeNode *node);
-float *ae_cpu_pack_convt (const AeNode *node, const float *weight);
+/* The weights as ae_cpu_conv2d() and ae_cpu_conv_transpose2d() take them:
+ * ae_cpu_pack_weight()'s layout, except for transposed convs of dilation 1
+ * and kernel >= stride, which run as stride² phase convs and get one
+ * GEMM operand per phase. */
+float *ae_cpu_pack_conv (const AeNode *node, const float *weight);
 
 /* A 1x1, stride-1, unpadded conv: its input is its own im2col matrix. */
 gboolean ae_cpu_conv_is_pointwise (const AeConvParams *conv);
@@ -37,8 +38,7 @@ gsize ae_cpu_conv_scratch (const AeNode *node);
 void ae_cpu_conv2d (AeParallel *pool, const AeNode *node, AeCpuIn in,
     const float *packed, const float *bias, float *out, AeShape out_shape,
     float *const *scratch);
-/* @packed: ae_cpu_pack_convt() if ae_cpu_convt_phased(), else
- * ae_cpu_pack_weight(). */
+/* @packed by ae_cpu_pack_conv(), for both. */
 void ae_cpu_conv_transpose2d (AeParallel *pool, const AeNode *node,
     AeCpuIn in, const float *packed, const float *bias, float *out,
     AeShape out_shape, float *const *scratch);
