@@ -777,11 +777,9 @@ ae_graph_new_from_json (const char *json, const char *what, GError **error)
       return NULL;
     }
     g->flops_per_pixel += ae_node_flops (g, i, shapes);
-    if (ae_node_is_conv (nd)) {
-      const AeConvParams *c = &nd->p.conv;
-      g->n_params += (gint64) c->in_channels * c->out_channels * c->kernel *
-          c->kernel + (c->has_bias ? c->out_channels : 0);
-    }
+    if (ae_node_is_conv (nd))
+      g->n_params += (gint64) ae_node_weight_size (nd)
+          + (nd->p.conv.has_bias ? nd->p.conv.out_channels : 0);
   }
   g->flops_per_pixel /= 6.0 * g->stride * g->stride;
 
