@@ -50,6 +50,32 @@ resample (Graph *g, const char *name, const char *op, const char *in,
       "\"factor\":%d", name, op, in, factor);
 }
 
+static void
+add (Graph *g, const char *name, const char *a, const char *b)
+{
+  node (g, "\"name\":\"%s\",\"op\":\"add\",\"inputs\":[\"%s\",\"%s\"]",
+      name, a, b);
+}
+
+/* Context for a blind denoiser: @in average-pooled 4x4, @depth 3x3 convs of
+ * @width channels there (the last linear), upscaled back bilinearly and
+ * added to @in as node "a". */
+static void
+context (Graph *g, const char *in, int width, int depth)
+{
+  char prev[8] = "p", name[8];
+  node (g, "\"name\":\"p\",\"op\":\"avg_pool2d\",\"inputs\":[\"%s\"],"
+      "\"kernel\":4,\"stride\":4,\"padding\":0", in);
+  for (int i = 1; i <= depth; i++) {
+    g_snprintf (name, sizeof name, "q%d", i);
+    conv (g, name, prev, width, 3, 1, i < depth ? "relu" : "none");
+    strcpy (prev, name);
+  }
+  node (g, "\"name\":\"qu\",\"op\":\"upsample\",\"inputs\":[\"%s\"],"
+      "\"factor\":4,\"mode\":\"bilinear\"", prev);
+  add (g, "a", in, "qu");
+}
+
 static char *
 end (Graph *g, const char *output)
 {
@@ -79,19 +105,12 @@ build_dn_fast (AeColor color, int scale)
   begin (&g, "denoise", color, 1);
   resample (&g, "u", "pixel_unshuffle", "input", 2);
   conv (&g, "c1", "u", 24, 3, 1, "relu");
-  node (&g, "\"name\":\"p\",\"op\":\"avg_pool2d\",\"inputs\":[\"c1\"],"
-      "\"kernel\":4,\"stride\":4,\"padding\":0");
-  conv (&g, "q1", "p", 24, 3, 1, "relu");
-  conv (&g, "q2", "q1", 24, 3, 1, "relu");
-  conv (&g, "q3", "q2", 24, 3, 1, "none");
-  node (&g, "\"name\":\"qu\",\"op\":\"upsample\",\"inputs\":[\"q3\"],"
-      "\"factor\":4,\"mode\":\"bilinear\"");
-  node (&g, "\"name\":\"a\",\"op\":\"add\",\"inputs\":[\"c1\",\"qu\"]");
+  context (&g, "c1", 24, 3);
   conv (&g, "c2", "a", 24, 3, 1, "relu");
   conv (&g, "c3", "c2", 24, 3, 1, "relu");
   conv (&g, "o", "c3", 4 * c, 3, 1, "none");
   resample (&g, "s", "pixel_shuffle", "o", 2);
-  node (&g, "\"name\":\"y\",\"op\":\"add\",\"inputs\":[\"s\",\"input\"]");
+  add (&g, "y", "s", "input");
   return end (&g, "y");
 }
 
@@ -118,7 +137,7 @@ build_dn_unet (AeColor color, int scale)
   conv (&g, "f2", "f1", 48, 3, 1, "relu");
   conv (&g, "o", "f2", 4 * c, 3, 1, "none");
   resample (&g, "s", "pixel_shuffle", "o", 2);
-  node (&g, "\"name\":\"y\",\"op\":\"add\",\"inputs\":[\"s\",\"input\"]");
+  add (&g, "y", "s", "input");
   return end (&g, "y");
 }
 
@@ -137,24 +156,18 @@ build_dn_mid (AeColor color, int scale)
   conv (&g, "e1", "u", 32, 3, 1, "relu");
   conv (&g, "e2", "e1", 32, 3, 1, "relu");
   conv (&g, "d", "e2", 64, 3, 2, "relu");
-  node (&g, "\"name\":\"p\",\"op\":\"avg_pool2d\",\"inputs\":[\"d\"],"
-      "\"kernel\":4,\"stride\":4,\"padding\":0");
-  conv (&g, "q1", "p", 64, 3, 1, "relu");
-  conv (&g, "q2", "q1", 64, 3, 1, "none");
-  node (&g, "\"name\":\"qu\",\"op\":\"upsample\",\"inputs\":[\"q2\"],"
-      "\"factor\":4,\"mode\":\"bilinear\"");
-  node (&g, "\"name\":\"a\",\"op\":\"add\",\"inputs\":[\"d\",\"qu\"]");
+  context (&g, "d", 64, 2);
   conv (&g, "m1", "a", 64, 3, 1, "relu");
   conv (&g, "m2", "m1", 64, 3, 1, "relu");
   conv (&g, "m3", "m2", 64, 3, 1, "relu");
   conv (&g, "m4", "m3", 64, 3, 1, "relu");
   conv (&g, "up", "m4", 128, 1, 1, "none");
   resample (&g, "us", "pixel_shuffle", "up", 2);
-  node (&g, "\"name\":\"k\",\"op\":\"add\",\"inputs\":[\"us\",\"e2\"]");
+  add (&g, "k", "us", "e2");
   conv (&g, "f1", "k", 32, 3, 1, "relu");
   conv (&g, "o", "f1", 4 * c, 3, 1, "none");
   resample (&g, "s", "pixel_shuffle", "o", 2);
-  node (&g, "\"name\":\"y\",\"op\":\"add\",\"inputs\":[\"s\",\"input\"]");
+  add (&g, "y", "s", "input");
   return end (&g, "y");
 }
 
@@ -176,7 +189,7 @@ build_sr (AeColor color, int scale, int width, int depth)
   resample (&g, "s", "pixel_shuffle", "o", scale);
   node (&g, "\"name\":\"b\",\"op\":\"upsample\",\"inputs\":[\"input\"],"
       "\"factor\":%d,\"mode\":\"bilinear\"", scale);
-  node (&g, "\"name\":\"y\",\"op\":\"add\",\"inputs\":[\"s\",\"b\"]");
+  add (&g, "y", "s", "b");
   return end (&g, "y");
 }
 
