@@ -9,8 +9,9 @@
  *   noise (ae_add_poisson_gaussian_noise(): the gain is such that the shot
  *   noise at mid-grey, sqrt (128 / gain), is uniform in [max (sigma_min, 1),
  *   max (sigma_max, 1)], plus read noise uniform in [0, sigma_min]), or for
- *   a fraction @clean_prob of samples (drawn first) no noise at all; then, for a fraction @jpeg_prob of samples when jpeg_max > 0, a JPEG
- *   round trip at a quality uniform in [jpeg_min, jpeg_max]. The noisy
+ *   a fraction @clean_prob of samples (drawn first) no noise at all; then,
+ *   for a fraction @jpeg_prob of samples when jpeg_max > 0, a JPEG round
+ *   trip at a quality uniform in [jpeg_min, jpeg_max]. The noisy
  *   input is clipped to 0..255 and rounded to whole levels, as real 8-bit
  *   video is and as `ae-model eval` makes its inputs (compute/ae-degrade.h).
  * - superres: target = the high-resolution patch (placed on a multiple of

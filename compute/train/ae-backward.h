@@ -36,10 +36,10 @@ void ae_backward_conv (const AeNode *node, AeCpuIn x, const float *dy,
     float *scratch);
 
 /* The forward of conv_transpose2d (bias and activation included) as the
- * trainer runs it: conv2d's data gradient, one GEMM and col2im, several
- * times faster on training patches than the engine's per-pixel gather. @w
- * is packed by ae_backward_pack_weight(); @scratch as for
- * ae_backward_conv(). */
+ * trainer runs it: conv2d's data gradient, one GEMM and col2im, on the
+ * same packed weights as its backward (the engine's phase convs want
+ * another layout, which the trainer would repack every step). @w is packed
+ * by ae_backward_pack_weight(); @scratch as for ae_backward_conv(). */
 void ae_backward_conv_transpose2d_forward (const AeNode *node, AeCpuIn x,
     const float *w, const float *bias, float *y, AeShape ys, float *scratch);
 
