@@ -232,7 +232,9 @@ ae_trainer_new (AeModel *m, const AeTrainerParams *p, GError **error)
       if (nd->p.conv.has_bias)
         wk->db[i] = g_new0 (float, nd->channels);
       AeShape in = t->shapes[nd->inputs[0]];
-      scratch = MAX (scratch, ae_cpu_conv_scratch (nd));
+      /* the engine's kernels run only its conv2d forwards (run_conv) */
+      if (nd->op == AE_OP_CONV2D)
+        scratch = MAX (scratch, ae_cpu_conv_scratch (nd));
       scratch = MAX (scratch, ae_backward_conv_scratch (nd, in, t->shapes[i]));
     }
     wk->scratch = g_try_new (float, MAX (scratch, 1));
