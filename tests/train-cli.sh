@@ -148,6 +148,19 @@ every_preset() {
 }
 ok "every preset trains and runs" every_preset
 
+# --init: a run that barely moves the weights validates as the model did
+init_run() {
+  "$train" "${common[@]}" --init "$tmp/m.safetensors" --steps 1 --lr 1e-12 \
+    -o "$tmp/ft.safetensors" || return 1
+  local before after
+  before=$("$model" info "$tmp/m.safetensors" | awk '$1 == "val_psnr:" { print $2 }')
+  after=$("$model" info "$tmp/ft.safetensors" | awk '$1 == "val_psnr:" { print $2 }')
+  echo "validation PSNR: model $before, after one step from it $after"
+  [ -n "$before" ] && [ "$before" = "$after" ] || return 1
+  "$model" info "$tmp/ft.safetensors" | grep -q "init: m.safetensors"
+}
+ok "--init starts from a model's weights" init_run
+
 superres_rgb() {
   "$train" --task superres --scale 2 --color rgb --data "$tmp/imgs" \
     --batch 2 --patch 16 --val 2 --steps 10 -o "$tmp/sr.safetensors" \
@@ -170,6 +183,12 @@ fails "patch not a multiple of the stride" "multiple of its stride" \
   "$train" "${bad[@]}" --data "$tmp/imgs" --patch 17
 fails "unknown option value" "--loss" "$train" "${bad[@]}" --data "$tmp/imgs" \
   --loss l3
+fails "--init with a preset" "give no --preset" "$train" "${bad[@]}" \
+  --data "$tmp/imgs" --init "$tmp/m.safetensors" --preset dn-fast
+fails "--init of another task" "is a luma denoise model" "$train" "${bad[@]}" \
+  --data "$tmp/imgs" --init "$tmp/m.safetensors" --task superres
+fails "--init of a corrupt model" "photo.png" "$train" "${bad[@]}" \
+  --data "$tmp/imgs" --init "$tmp/corrupt/photo.png"
 fails "corrupt checkpoint" "cannot resume" "$train" --resume "$tmp/corrupt/photo.png"
 
 echo "1..$n"

@@ -30,7 +30,7 @@
 #define N_VAL_BATCHES 4
 
 typedef struct {
-  char *task, *preset, *graph, *color, *loss, *sigma, *jpeg, *output;
+  char *task, *preset, *graph, *init, *color, *loss, *sigma, *jpeg, *output;
   char *variational;
   char **data;
   int scale, steps, batch, patch, warmup, val, frame_step, max_frames;
@@ -54,6 +54,7 @@ options_free (Options *o)
   g_free (o->task);
   g_free (o->preset);
   g_free (o->graph);
+  g_free (o->init);
   g_free (o->color);
   g_free (o->loss);
   g_free (o->sigma);
@@ -79,6 +80,9 @@ make_context (Options *o, char **resume)
         "NAME"},
     {"graph", 0, 0, G_OPTION_ARG_FILENAME, &o->graph,
         "network from an ae.graph JSON file instead of a preset", "FILE"},
+    {"init", 0, 0, G_OPTION_ARG_FILENAME, &o->init,
+          "start from this model's weights (fine-tuning): its network, task, "
+          "colour and scale are the run's", "MODEL"},
     {"color", 0, 0, G_OPTION_ARG_STRING, &o->color,
         "luma (Y' only, default) or rgb", "MODE"},
     {"scale", 0, 0, G_OPTION_ARG_INT, &o->scale,
@@ -162,6 +166,8 @@ make_context (Options *o, char **resume)
       "-o scene.safetensors\n"
       "  ae-train --task anomaly --data 'v4l2src' --max-frames 2000 "
       "-o scene.safetensors\n"
+      "  ae-train --init models/denoise-luma-fast.safetensors --data photos/ "
+      "--steps 5000 --lr 2e-4 -o mine.safetensors\n"
       "  ae-train --resume denoise.safetensors.ckpt --steps 40000\n");
   return ctx;
 }
@@ -169,7 +175,6 @@ make_context (Options *o, char **resume)
 static void
 set_defaults (Options *o)
 {
-  o->scale = 2;
   o->steps = 20000;
   o->batch = 16;
   o->patch = 64;
@@ -224,6 +229,7 @@ typedef struct {
   AeLoss loss;
   char *graph_json;
   char *preset;
+  AeModel *init;                /* --init's model, or NULL */
   AeBatchParams bp;
 } Setup;
 
@@ -239,11 +245,71 @@ read_graph_file (const char *path)
   return text;
 }
 
+/* --init: the run takes a model's network and starts from its weights;
+ * the task, colour and scale it was not given are the model's. */
+static gboolean
+load_init (Options *o, Setup *s)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (o->graph || o->preset) {
+    fail ("--init takes the network from %s: give no --preset or --graph",
+        o->init);
+    return FALSE;
+  }
+  if (!(s->init = ae_model_load (o->init, &error))) {
+    fail ("--init: %s", error->message);
+    return FALSE;
+  }
+  const AeGraph *g = ae_model_get_graph (s->init);
+  const char *task = ae_task_name (ae_graph_get_task (g));
+  const char *color = ae_color_name (ae_graph_get_color (g));
+  int scale = ae_graph_get_scale (g);
+  if ((o->task && g_strcmp0 (o->task, task))
+      || (o->color && g_strcmp0 (o->color, color))
+      || (o->scale && g_str_equal (task, "superres") && o->scale != scale)) {
+    fail ("--init: %s is a %s %s model (scale %d); leave out --task, "
+        "--color and --scale or give ones that match it", o->init, color,
+        task, scale);
+    return FALSE;
+  }
+  g_free (o->task);
+  o->task = g_strdup (task);
+  g_free (o->color);
+  o->color = g_strdup (color);
+  o->scale = scale;
+
+  /* the network alone: this run writes its own record and calibration */
+  g_autoptr (JsonParser) p = json_parser_new ();
+  if (!json_parser_load_from_data (p, ae_graph_get_json (g), -1, &error)) {
+    fail ("--init: %s", error->message);
+    return FALSE;
+  }
+  JsonObject *root = json_node_get_object (json_parser_get_root (p));
+  JsonObject *record = json_object_has_member (root, "training") ?
+      json_object_get_object_member (root, "training") : NULL;
+  if (record && json_object_has_member (record, "preset"))
+    s->preset = g_strdup (json_object_get_string_member (record, "preset"));
+  else
+    s->preset = g_path_get_basename (o->init);
+  json_object_remove_member (root, "training");
+  json_object_remove_member (root, "anomaly");
+  g_autoptr (JsonGenerator) gen = json_generator_new ();
+  json_generator_set_root (gen, json_parser_get_root (p));
+  s->graph_json = json_generator_to_data (gen, NULL);
+  return TRUE;
+}
+
 static gboolean
 setup_from_options (Options *o, Setup *s)
 {
   static const char *const tasks[] = { "denoise", "superres", "anomaly" };
   gboolean found = FALSE;
+
+  if (o->init && !load_init (o, s))
+    return FALSE;
+  if (!o->scale)
+    o->scale = 2;
 
   for (guint i = 0; i < G_N_ELEMENTS (tasks); i++)
     if (g_strcmp0 (o->task, tasks[i]) == 0) {
@@ -301,7 +367,7 @@ setup_from_options (Options *o, Setup *s)
     if (!(s->graph_json = read_graph_file (o->graph)))
       return FALSE;
     s->preset = g_path_get_basename (o->graph);
-  } else {
+  } else if (!s->init) {
     preset = o->preset ? ae_preset_find (o->preset)
         : ae_preset_default (s->task);
     if (!preset) {
@@ -364,23 +430,29 @@ final_graph (const char *graph_json, JsonNode *training,
   return json_generator_to_data (gen, NULL);
 }
 
-static AeModel *
-model_with_graph (AeModel *m, const char *json, GError **error)
+/* @dst and @src have the same network. */
+static void
+copy_weights (AeModel *dst, const AeModel *src)
 {
-  AeModel *out = ae_model_new (json, error);
-  if (!out)
-    return NULL;
-  const AeGraph *g = ae_model_get_graph (m);
+  const AeGraph *g = ae_model_get_graph (src);
   for (int i = 0; i < ae_graph_get_n_nodes (g); i++) {
     const AeNode *nd = ae_graph_get_node (g, i);
     if (!ae_node_is_conv (nd))
       continue;
-    memcpy (ae_model_get_weight (out, i), ae_model_get_weight (m, i),
+    memcpy (ae_model_get_weight (dst, i), ae_model_get_weight (src, i),
         sizeof (float) * ae_node_weight_size (nd));
     if (nd->p.conv.has_bias)
-      memcpy (ae_model_get_bias (out, i), ae_model_get_bias (m, i),
+      memcpy (ae_model_get_bias (dst, i), ae_model_get_bias (src, i),
           sizeof (float) * nd->channels);
   }
+}
+
+static AeModel *
+model_with_graph (AeModel *m, const char *json, GError **error)
+{
+  AeModel *out = ae_model_new (json, error);
+  if (out)
+    copy_weights (out, m);
   return out;
 }
 
@@ -657,6 +729,8 @@ train (Options *o, Setup *s, AeCheckpoint *ckpt, Resumed *res,
     return 1;
   }
   ae_trainer_init_weights (trainer, o->seed);
+  if (s->init)
+    copy_weights (model, s->init);
   int n_params;
   const AeParam *params = ae_trainer_get_params (trainer, &n_params);
   g_autoptr (AeAdam) adam = ae_adam_new (params, n_params);
@@ -701,9 +775,10 @@ train (Options *o, Setup *s, AeCheckpoint *ckpt, Resumed *res,
   gint64 n_weights = ae_graph_get_n_params (graph);
   g_autofree char *resumed_at = ckpt ?
       g_strdup_printf ("%" G_GINT64_FORMAT, res->step) : g_strdup ("");
-  g_print ("ae-train: %s %s, preset %s: %.1f kFLOP/input pixel, %"
+  g_print ("ae-train: %s %s, preset %s%s%s: %.1f kFLOP/input pixel, %"
       G_GINT64_FORMAT " parameters\n", ae_color_name (s->color),
-      ae_task_name (s->task), s->preset, fpp / 1000, n_weights);
+      ae_task_name (s->task), s->preset, o->init ? ", from " : "",
+      o->init ? o->init : "", fpp / 1000, n_weights);
   int threads = o->threads > 0 ? o->threads : (int) g_get_num_processors ();
   g_print ("ae-train: %d images (%d held back), batch %d of %dpx patches, "
       "%d steps, %d thread%s%s%s\n", total, n_val, o->batch, o->patch,
@@ -799,6 +874,11 @@ train (Options *o, Setup *s, AeCheckpoint *ckpt, Resumed *res,
   json_builder_begin_object (tb);
   json_builder_set_member_name (tb, "preset");
   json_builder_add_string_value (tb, s->preset);
+  if (o->init) {
+    g_autofree char *base = g_path_get_basename (o->init);
+    json_builder_set_member_name (tb, "init");
+    json_builder_add_string_value (tb, base);
+  }
   json_builder_set_member_name (tb, "data");
   json_builder_begin_array (tb);
   for (char **src = o->data; *src; src++) {
@@ -946,6 +1026,7 @@ main (int argc, char **argv)
   g_strfreev (res.argv);
   g_free (s.graph_json);
   g_free (s.preset);
+  g_clear_pointer (&s.init, ae_model_unref);
   options_free (&o);
   return status;
 }
