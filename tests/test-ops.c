@@ -601,7 +601,14 @@ add_conv_cases (GRand *r)
   wide.cin = wide.cout = 24;
   wide.act = AE_ACT_RELU;
   add_conv_case (&wide, r);
-  n += 3;
+  /* widths off the multiples of 8: the last 8-channel group overlaps */
+  wide.cout = 12;
+  add_conv_case (&wide, r);
+  wide.cout = 20;
+  wide.act = AE_ACT_LEAKY_RELU;
+  wide.slope = 0.1f;
+  add_conv_case (&wide, r);
+  n += 5;
   return n;
 }
 

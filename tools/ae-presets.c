@@ -1,6 +1,6 @@
 /* The presets, written out node by node. FLOPs are quoted per input pixel
  * for luma (ae-model info prints the exact figure). Channel counts after
- * the first layer are multiples of 8, which the CPU's direct kernels want. */
+ * the first layer are multiples of 8, which suit the CPU's direct kernels. */
 #include "ae-presets.h"
 
 #include <string.h>

@@ -116,11 +116,30 @@ store8 (float *dst, __m256 acc, const float *bias, const AeConvParams *c)
   _mm256_storeu_ps (dst, act8 (acc, c->act, c->slope));
 }
 
-/* R pixels starting at (oy, ox), all taps inside the row, 16 channels from
- * co0. The accumulators are named scalars: GCC spills an array of them to
- * the stack on every iteration. */
+/* The upper half of a 16-channel group of which only @n channels exist
+ * (8 < n <= 16): bias read and output written through a mask. */
+TARGET static inline void
+store8_upper (float *dst, __m256 acc, const float *bias, const AeConvParams *c,
+    int n)
+{
+  if (n == 16) {
+    store8 (dst, acc, bias, c);
+    return;
+  }
+  __m256i mask = _mm256_cmpgt_epi32 (_mm256_set1_epi32 (n - 8),
+      _mm256_setr_epi32 (0, 1, 2, 3, 4, 5, 6, 7));
+  if (bias)
+    acc = _mm256_add_ps (acc, _mm256_maskload_ps (bias, mask));
+  _mm256_maskstore_ps (dst, mask, act8 (acc, c->act, c->slope));
+}
+
+/* R pixels starting at (oy, ox), all taps inside the row, the @n (9..16)
+ * channels from co0. Fewer than 16 read weights of the next row (or the
+ * packing's slack) into lanes that are never stored. The accumulators are
+ * named scalars: GCC spills an array of them to the stack on every
+ * iteration. */
 TARGET static void
-block_r16 (const Direct *d, int oy, int ox, int co0)
+block_r16 (const Direct *d, int oy, int ox, int co0, int n)
 {
   const AeConvParams *c = d->c;
   const int ci = c->in_channels, co = c->out_channels, k = c->kernel;
@@ -157,17 +176,17 @@ block_r16 (const Direct *d, int oy, int ox, int co0)
   const float *bias8 = bias ? bias + 8 : NULL;
   float *o = d->out + ((gsize) oy * d->ow + ox) * co + co0;
   store8 (o, a00, bias, c);
-  store8 (o + 8, a01, bias8, c);
+  store8_upper (o + 8, a01, bias8, c, n);
   store8 (o + co, a10, bias, c);
-  store8 (o + co + 8, a11, bias8, c);
+  store8_upper (o + co + 8, a11, bias8, c, n);
   store8 (o + 2 * co, a20, bias, c);
-  store8 (o + 2 * co + 8, a21, bias8, c);
+  store8_upper (o + 2 * co + 8, a21, bias8, c, n);
   store8 (o + 3 * co, a30, bias, c);
-  store8 (o + 3 * co + 8, a31, bias8, c);
+  store8_upper (o + 3 * co + 8, a31, bias8, c, n);
   store8 (o + 4 * co, a40, bias, c);
-  store8 (o + 4 * co + 8, a41, bias8, c);
+  store8_upper (o + 4 * co + 8, a41, bias8, c, n);
   store8 (o + 5 * co, a50, bias, c);
-  store8 (o + 5 * co + 8, a51, bias8, c);
+  store8_upper (o + 5 * co + 8, a51, bias8, c, n);
 }
 
 #define TARGET512 __attribute__ ((target ("avx512f,avx2,fma")))
@@ -239,8 +258,7 @@ block_r12x32 (const Direct *d, int oy, int ox, int co0)
 }
 
 /* 12 pixels x 8 channels from (oy, ox, co0), all taps inside the row: the
- * last 8 channels of layers whose width is 8 more than a multiple of 16
- * (24, 40, ...), which would otherwise go pixel by pixel. */
+ * channels a layer has beyond a multiple of 16, 8 at a time. */
 TARGET static void
 block_r12x8 (const Direct *d, int oy, int ox, int co0)
 {
@@ -411,22 +429,23 @@ typedef struct {
   gboolean wide;                /* AVX-512 blocks */
 } Job;
 
-/* 16 channels from co0 of row oy: interior columns [from, hi) in blocks,
- * the borders [0, lo) and the leftover interior pixel by pixel. Columns
- * [lo, from) were done by the caller. */
+/* @n (9..16) channels from co0 of row oy: interior columns [from, hi) in
+ * blocks, the borders [0, lo) and the leftover interior pixel by pixel
+ * (whose second group of 8 ends at co0 + n, overlapping the first when
+ * n < 16). Columns [lo, from) were done by the caller. */
 static void
-avx2_row (const Direct *d, int oy, int lo, int hi, int from, int co0)
+avx2_row (const Direct *d, int oy, int lo, int hi, int from, int co0, int n)
 {
   int ox = from;
   for (; ox + R <= hi; ox += R)
-    block_r16 (d, oy, ox, co0);
+    block_r16 (d, oy, ox, co0, n);
   for (; ox < d->ow; ox++) {
     pixel_8 (d, oy, ox, co0);
-    pixel_8 (d, oy, ox, co0 + 8);
+    pixel_8 (d, oy, ox, co0 + n - 8);
   }
   for (int x = 0; x < lo; x++) {
     pixel_8 (d, oy, x, co0);
-    pixel_8 (d, oy, x, co0 + 8);
+    pixel_8 (d, oy, x, co0 + n - 8);
   }
 }
 
@@ -460,18 +479,21 @@ row_task (gpointer data, int oy, int worker)
       for (; ox + 12 <= hi; ox += 12)
         block_r12x32 (d, oy, ox, co0);
       for (int h = 0; h < 32; h += 16)
-        avx2_row (d, oy, lo, hi, ox, co0 + h);
+        avx2_row (d, oy, lo, hi, ox, co0 + h, 16);
     }
-    for (; co0 + 16 <= co; co0 += 16)
-      avx2_row (d, oy, lo, hi, lo, co0);
-    if (co % 16) {
-      int ox = lo;
+    /* groups of 16, the last one possibly of 9 to 15 (masked) */
+    for (; co - co0 > 8; co0 += 16)
+      avx2_row (d, oy, lo, hi, lo, co0, MIN (co - co0, 16));
+    /* 1 to 8 left: a group of 8 ending at co, overlapping the one before
+     * (those channels are computed twice, to the same values) */
+    if (co0 < co) {
+      int g = co - 8, ox = lo;
       for (; ox + 12 <= hi; ox += 12)
-        block_r12x8 (d, oy, ox, co - 8);
+        block_r12x8 (d, oy, ox, g);
       for (; ox < d->ow; ox++)
-        pixel_8 (d, oy, ox, co - 8);
+        pixel_8 (d, oy, ox, g);
       for (int x = 0; x < lo; x++)
-        pixel_8 (d, oy, x, co - 8);
+        pixel_8 (d, oy, x, g);
     }
   }
   if (c->act == AE_ACT_SIGMOID || c->act == AE_ACT_TANH)
@@ -524,8 +546,7 @@ ae_cpu_direct_supported (const AeNode *nd)
     return FALSE;
   if (c->kernel == 1 && c->padding == 0)
     return FALSE;               /* a plain GEMM, no taps to gather */
-  return c->out_channels % 8 == 0 || (c->out_channels < 8
-      && c->in_channels % 8 == 0);
+  return c->out_channels >= 8 || c->in_channels % 8 == 0;
 }
 
 float *
