@@ -98,20 +98,38 @@ channels (AeColor color)
  * at equal steps: +0.5 to +0.6 dB at every sigma from 5 to 50, for 10% more
  * FLOPs). */
 static char *
-build_dn_fast (AeColor color, int scale)
+build_dn_half (AeColor color, int width, int depth)
 {
   Graph g;
   int c = channels (color);
+  char prev[8] = "a", name[8];
   begin (&g, "denoise", color, 1);
   resample (&g, "u", "pixel_unshuffle", "input", 2);
-  conv (&g, "c1", "u", 24, 3, 1, "relu");
-  context (&g, "c1", 24, 3);
-  conv (&g, "c2", "a", 24, 3, 1, "relu");
-  conv (&g, "c3", "c2", 24, 3, 1, "relu");
-  conv (&g, "o", "c3", 4 * c, 3, 1, "none");
+  conv (&g, "c1", "u", width, 3, 1, "relu");
+  context (&g, "c1", width, 3);
+  for (int i = 2; i <= depth; i++) {
+    g_snprintf (name, sizeof name, "c%d", i);
+    conv (&g, name, prev, width, 3, 1, "relu");
+    strcpy (prev, name);
+  }
+  conv (&g, "o", prev, 4 * c, 3, 1, "none");
   resample (&g, "s", "pixel_shuffle", "o", 2);
   add (&g, "y", "s", "input");
   return end (&g, "y");
+}
+
+static char *
+build_dn_fast (AeColor color, int scale)
+{
+  return build_dn_half (color, 24, 3);
+}
+
+/* dn-fast's layout at FFDNet's width and most of its depth: nine convs of
+ * 64 channels at half resolution; about 150 kFLOP per pixel, for GPUs. */
+static char *
+build_dn_wide (AeColor color, int scale)
+{
+  return build_dn_half (color, 64, 9);
 }
 
 /* Residual two-level U-Net: half resolution behind pixel_unshuffle, a
@@ -233,6 +251,9 @@ const AePreset ae_presets[] = {
         "pixel_unshuffle with a 1/8-resolution context branch; ~7 kFLOP/pixel, "
         "real time on 2 CPU cores",
       build_dn_fast},
+  {"dn-wide", AE_TASK_DENOISE, "dn-fast's layout with nine convs of 64 "
+        "channels at 1/2 resolution; ~150 kFLOP/pixel, for GPUs",
+      build_dn_wide},
   {"dn-unet", AE_TASK_DENOISE, "residual two-level U-Net from 1/2 "
         "resolution; ~100 kFLOP/pixel, for GPUs", build_dn_unet},
   {"dn-mid", AE_TASK_DENOISE, "residual U-Net to 1/4 resolution with a "
