@@ -942,6 +942,8 @@ main (int argc, char **argv)
   Setup s = { 0 };
 
   setlocale (LC_ALL, "");
+  /* progress lines reach a log file (tail -f) as they are printed */
+  setvbuf (stdout, NULL, _IOLBF, 0);
   g_set_prgname ("ae-train");
   set_defaults (&o);
   /* parsing consumes argv; the checkpoint keeps the run's own arguments */
