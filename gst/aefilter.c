@@ -172,13 +172,15 @@ gst_ae_filter_class_install_model_property (GstAeFilterClass * klass)
     G_OBJECT_CLASS (klass)->get_property = gst_ae_filter_get_property;
   }
   if (fast && g_strcmp0 (fast, quality) != 0)
-    blurb = g_strdup_printf ("Path of the model file (.safetensors); unset: "
-        "%s on the CPU backend, %s on a GPU (Vulkan; %s when that is not "
-        "installed), looked up in AE_MODEL_PATH and then %s", fast, quality,
-        fast, AE_MODELS_DIR);
+    blurb = g_strdup_printf ("Path of the model file (.safetensors), or the "
+        "name of one in AE_MODEL_PATH or %s (\"%s\" or \"%s\"; the extension "
+        "may be left out); unset: %s on the CPU backend, %s on a GPU (Vulkan; "
+        "%s when that is not installed)", AE_MODELS_DIR, fast, quality, fast,
+        quality, fast);
   else
-    blurb = g_strdup_printf ("Path of the model file (.safetensors); unset: "
-        "%s, looked up in AE_MODEL_PATH and then %s", quality, AE_MODELS_DIR);
+    blurb = g_strdup_printf ("Path of the model file (.safetensors), or the "
+        "name of one in AE_MODEL_PATH or %s (the extension may be left out); "
+        "unset: %s", AE_MODELS_DIR, quality);
   g_object_class_install_property (G_OBJECT_CLASS (klass),
       GST_AE_FILTER_PROP_MODEL, g_param_spec_string ("model", "Model",
           blurb, DEFAULT_MODEL, G_PARAM_READWRITE | G_PARAM_STATIC_NAME |
@@ -393,7 +395,24 @@ gst_ae_filter_load_model (GstAeFilter * self, const gchar * backend,
   path = g_strdup (priv->model_path);
   GST_OBJECT_UNLOCK (self);
 
-  if (!path) {
+  if (path && !strchr (path, G_DIR_SEPARATOR)
+      && !g_file_test (path, G_FILE_TEST_EXISTS)) {
+    /* a bare name: an installed model, ".safetensors" optional */
+    g_autofree gchar *file = g_str_has_suffix (path, ".safetensors") ?
+        g_strdup (path) : g_strconcat (path, ".safetensors", NULL);
+    gchar *found = gst_ae_filter_find_model (file);
+    if (!found) {
+      g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND,
+          "model '%s' is neither a file nor a model in AE_MODEL_PATH (%s) "
+          "or %s", path, GST_STR_NULL (g_getenv ("AE_MODEL_PATH")),
+          AE_MODELS_DIR);
+      *path_out = path;
+      *default_out = NULL;
+      return NULL;
+    }
+    g_free (path);
+    path = found;
+  } else if (!path) {
     name = gst_ae_filter_default_model (self, backend);
     path = name ? gst_ae_filter_find_model (name) : NULL;
     /* a GPU without the (optional) quality model runs the fast one */

@@ -1107,14 +1107,29 @@ test_default_model (void)
   GstBuffer *out = push_pull (h, in);
   /* the identity model stands in for the fast one: nothing changes */
   g_assert_cmpuint (frame_diff (in, out, &info), ==, 0);
-  gst_buffer_unref (in);
   gst_buffer_unref (out);
   gst_harness_teardown (h);
 
-  /* no fast model: the error names the file it looked for */
-  g_assert_cmpint (g_unlink (fast), ==, 0);
+  /* `model` as a bare name, with or without the extension, is looked up
+   * there too: the light model is no identity */
+  const char *names[] = { "denoise-luma", "denoise-luma.safetensors" };
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++) {
+    h = harness_new ("aedenoise", &info, "device", "cpu", "model", names[i],
+        NULL);
+    out = push_pull (h, in);
+    g_assert_cmpuint (frame_diff (in, out, &info), >, 0);
+    gst_buffer_unref (out);
+    gst_harness_teardown (h);
+  }
+  gst_buffer_unref (in);
   GQuark domain;
   int code;
+  g_autofree char *unknown = start_error ("no-such-model", &domain, &code);
+  g_assert_nonnull (strstr (unknown, "'no-such-model' is neither a file"));
+  g_assert_cmpint (code, ==, GST_RESOURCE_ERROR_NOT_FOUND);
+
+  /* no fast model: the error names the file it looked for */
+  g_assert_cmpint (g_unlink (fast), ==, 0);
   g_autofree char *text = start_error (NULL, &domain, &code);
   g_assert_nonnull (strstr (text, "denoise-luma-fast.safetensors"));
   g_assert_cmpint (code, ==, GST_RESOURCE_ERROR_NOT_FOUND);
