@@ -246,7 +246,7 @@ read_graph_file (const char *path)
 }
 
 /* --init: the run takes a model's network and starts from its weights;
- * the task, colour and scale it was not given are the model's. */
+ * the task, colour and scale are the model's (any given must match). */
 static gboolean
 load_init (Options *o, Setup *s)
 {
