@@ -377,7 +377,8 @@ gst_ae_filter_default_model (GstAeFilter * self, const gchar * backend)
 }
 
 /* Resolves the model path (the default model for @backend when `model` is
- * unset, see gst_ae_filter_default_model) and loads the model, checking
+ * unset, see gst_ae_filter_default_model; a bare name that is no file here
+ * is looked up as the defaults are) and loads the model, checking
  * its task. Returns a new reference, or NULL with @error set
  * (GST_RESOURCE_ERROR for a missing model or a wrong task, else the compute
  * error) and the path in @path_out for the debug text; @default_out is the
