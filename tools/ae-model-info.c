@@ -243,9 +243,12 @@ print_text (const Info *info)
     for (GList * l = members; l; l = l->next) {
       JsonNode *v = json_object_get_member (training, l->data);
       g_autofree char *text = NULL;
-      if (JSON_NODE_HOLDS_VALUE (v)
-          && json_node_get_value_type (v) == G_TYPE_STRING)
+      GType type = JSON_NODE_HOLDS_VALUE (v) ?
+          json_node_get_value_type (v) : G_TYPE_INVALID;
+      if (type == G_TYPE_STRING)
         text = g_strdup (json_node_get_string (v));
+      else if (type == G_TYPE_DOUBLE)     /* 26.35, not 26.350000000000001 */
+        text = g_strdup_printf ("%g", json_node_get_double (v));
       else
         text = json_to_string (v, FALSE);
       printf ("  %s: %s\n", (const char *) l->data, text);
