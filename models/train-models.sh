@@ -6,7 +6,8 @@
 #
 # Usage: models/train-models.sh WORKDIR [MODEL...]
 #   MODEL: denoise-luma-fast denoise-rgb-fast superres-x2-luma-fast
-#          superres-x2-luma anomaly-vtest (default: all)
+#          superres-x2-luma superres-x3-luma-fast superres-x4-luma-fast
+#          anomaly-vtest (default: all)
 # Needs a build (ae-train in build/tools), Debian's plasma-workspace-wallpapers
 # and opencv-doc, python3-opencv for the anomaly clips, and
 # ../shared/data/train400.
@@ -14,7 +15,7 @@ set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 work=${1:?usage: train-models.sh WORKDIR [MODEL...]}
 shift
-models=${*:-denoise-luma-fast denoise-rgb-fast superres-x2-luma-fast superres-x2-luma anomaly-vtest}
+models=${*:-denoise-luma-fast denoise-rgb-fast superres-x2-luma-fast superres-x2-luma superres-x3-luma-fast superres-x4-luma-fast anomaly-vtest}
 train=${AE_TRAIN:-$src/build/tools/ae-train}
 train400=${TRAIN400:-$src/../shared/data/train400}
 mkdir -p "$work/wall"
@@ -52,6 +53,14 @@ for m in $models; do
       "$train" --task superres --scale 2 --preset sr-espcn \
         --data "$train400" --data "$work/wall" --steps 36000 --batch 16 \
         --patch 64 --seed 1 --threads 1 -o "$work/$m.safetensors" ;;
+    superres-x3-luma-fast | superres-x4-luma-fast)
+      # run as 30000 steps, then resumed from its step-29500 checkpoint
+      # with --steps 60000 (a second cosine cycle); 24-pixel input patches
+      scale=${m:10:1}
+      "$train" --task superres --scale "$scale" --preset sr-fast \
+        --data "$train400" --data "$work/wall" --steps 60000 --batch 16 \
+        --patch $((24 * scale)) --seed 1 --threads 1 \
+        -o "$work/$m.safetensors" ;;
     anomaly-vtest)
       /usr/bin/python3 "$src/bench/make-anomaly-clip.py" \
         "$work/vtest-test.avi" --train-out "$work/vtest-train.avi"
