@@ -305,16 +305,15 @@ block_r12x8 (const Direct *d, int oy, int ox, int co0)
   store8 (o + 11 * co, ab, bias, c);
 }
 
-/* One pixel, 8 channels from co0, with bounds checks on every tap. Four
- * accumulators over the input channels, so the FMAs do not wait on each
- * other: small frames (training patches, thin tiles) have many border
- * pixels. */
+/* One pixel, 8 channels from co0, with bounds checks on every tap. One
+ * accumulator, summing in the blocks' order: a pixel gives the same bits
+ * whether a block or this computes it, so tiled frames equal whole ones. */
 TARGET static void
 pixel_8 (const Direct *d, int oy, int ox, int co0)
 {
   const AeConvParams *c = d->c;
   const int ci = c->in_channels, co = c->out_channels, k = c->kernel;
-  __m256 a0 = _mm256_setzero_ps (), a1 = a0, a2 = a0, a3 = a0;
+  __m256 a = _mm256_setzero_ps ();
 
   for (int ky = 0; ky < k; ky++) {
     int iy = oy * c->stride - c->padding + ky * c->dilation;
@@ -326,23 +325,11 @@ pixel_8 (const Direct *d, int oy, int ox, int co0)
         continue;
       const float *x = d->in + ((gsize) iy * d->iw + ix) * ci;
       const float *w = d->w + ((gsize) (ky * k + kx) * ci) * co + co0;
-      int i = 0;
-      for (; i + 4 <= ci; i += 4, w += 4 * co) {
-        a0 = _mm256_fmadd_ps (_mm256_broadcast_ss (x + i),
-            _mm256_loadu_ps (w), a0);
-        a1 = _mm256_fmadd_ps (_mm256_broadcast_ss (x + i + 1),
-            _mm256_loadu_ps (w + co), a1);
-        a2 = _mm256_fmadd_ps (_mm256_broadcast_ss (x + i + 2),
-            _mm256_loadu_ps (w + 2 * co), a2);
-        a3 = _mm256_fmadd_ps (_mm256_broadcast_ss (x + i + 3),
-            _mm256_loadu_ps (w + 3 * co), a3);
-      }
-      for (; i < ci; i++, w += co)
-        a0 = _mm256_fmadd_ps (_mm256_broadcast_ss (x + i),
-            _mm256_loadu_ps (w), a0);
+      for (int i = 0; i < ci; i++, w += co)
+        a = _mm256_fmadd_ps (_mm256_broadcast_ss (x + i), _mm256_loadu_ps (w),
+            a);
     }
   }
-  __m256 a = _mm256_add_ps (_mm256_add_ps (a0, a1), _mm256_add_ps (a2, a3));
   store8 (d->out + ((gsize) oy * d->ow + ox) * co + co0, a,
       d->bias ? d->bias + co0 : NULL, c);
 }
