@@ -25,6 +25,7 @@
 #include "aefilter.h"
 
 #include "ae-error.h"
+#include "ae-model-path.h"
 
 GST_DEBUG_CATEGORY_STATIC (gst_ae_filter_debug);
 #define GST_CAT_DEFAULT gst_ae_filter_debug
@@ -104,9 +105,10 @@ gst_ae_filter_class_init (GstAeFilterClass * klass)
 
   g_object_class_install_property (gobject_class, PROP_MODEL,
       g_param_spec_string ("model", "Model",
-          "Path of the model file (.safetensors); unset: the shipped model "
-          "for the element's task and backend, looked up in AE_MODEL_PATH "
-          "and then " AE_MODELS_DIR, DEFAULT_MODEL,
+          "Path of the model file (.safetensors), or the name of an "
+          "installed one (looked up in AE_MODEL_PATH, then the models "
+          "directory); unset: the shipped model for the element's task and "
+          "backend", DEFAULT_MODEL,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_DEVICE,
@@ -175,12 +177,13 @@ gst_ae_filter_class_install_model_property (GstAeFilterClass * klass)
     blurb = g_strdup_printf ("Path of the model file (.safetensors), or the "
         "name of one in AE_MODEL_PATH or %s (\"%s\" or \"%s\"; the extension "
         "may be left out); unset: %s on the CPU backend, %s on a GPU (Vulkan; "
-        "%s when that is not installed)", AE_MODELS_DIR, fast, quality, fast,
+        "%s when that is not installed)", ae_model_path_installed_dir (),
+        fast, quality, fast,
         quality, fast);
   else
     blurb = g_strdup_printf ("Path of the model file (.safetensors), or the "
         "name of one in AE_MODEL_PATH or %s (the extension may be left out); "
-        "unset: %s", AE_MODELS_DIR, quality);
+        "unset: %s", ae_model_path_installed_dir (), quality);
   g_object_class_install_property (G_OBJECT_CLASS (klass),
       GST_AE_FILTER_PROP_MODEL, g_param_spec_string ("model", "Model",
           blurb, DEFAULT_MODEL, G_PARAM_READWRITE | G_PARAM_STATIC_NAME |
@@ -325,32 +328,6 @@ gst_ae_filter_post_error (GstAeFilter * self, GError * error,
   g_error_free (error);
 }
 
-/* Looks @name up in the directories of AE_MODEL_PATH (a search path), then
- * in the installed models directory. Returns a newly allocated path or
- * NULL. */
-static gchar *
-gst_ae_filter_find_model (const gchar * name)
-{
-  const gchar *env = g_getenv ("AE_MODEL_PATH");
-
-  if (env && *env) {
-    g_auto (GStrv) dirs = g_strsplit (env, G_SEARCHPATH_SEPARATOR_S, -1);
-    for (gint i = 0; dirs[i]; i++) {
-      if (!*dirs[i])
-        continue;
-      gchar *path = g_build_filename (dirs[i], name, NULL);
-      if (g_file_test (path, G_FILE_TEST_IS_REGULAR))
-        return path;
-      g_free (path);
-    }
-  }
-  gchar *path = g_build_filename (AE_MODELS_DIR, name, NULL);
-  if (g_file_test (path, G_FILE_TEST_IS_REGULAR))
-    return path;
-  g_free (path);
-  return NULL;
-}
-
 /* The default model's file name for @backend ("cpu", "vulkan:0 (...)"),
  * or, while no engine exists (@backend NULL), for the `device` setting:
  * the quality model on a GPU, the fast one on the CPU. */
@@ -396,32 +373,27 @@ gst_ae_filter_load_model (GstAeFilter * self, const gchar * backend,
   path = g_strdup (priv->model_path);
   GST_OBJECT_UNLOCK (self);
 
-  if (path && !strchr (path, G_DIR_SEPARATOR)
-      && !g_file_test (path, G_FILE_TEST_EXISTS)) {
-    /* a bare name: an installed model, ".safetensors" optional */
-    g_autofree gchar *file = g_str_has_suffix (path, ".safetensors") ?
-        g_strdup (path) : g_strconcat (path, ".safetensors", NULL);
-    gchar *found = gst_ae_filter_find_model (file);
+  if (path) {
+    g_autoptr (GError) lookup = NULL;
+    gchar *found = ae_model_path_resolve (path, &lookup);
     if (!found) {
-      g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND,
-          "model '%s' is neither a file nor a model in AE_MODEL_PATH (%s) "
-          "or %s", path, GST_STR_NULL (g_getenv ("AE_MODEL_PATH")),
-          AE_MODELS_DIR);
+      g_set_error_literal (error, GST_RESOURCE_ERROR,
+          GST_RESOURCE_ERROR_NOT_FOUND, lookup->message);
       *path_out = path;
       *default_out = NULL;
       return NULL;
     }
     g_free (path);
     path = found;
-  } else if (!path) {
+  } else {
     name = gst_ae_filter_default_model (self, backend);
-    path = name ? gst_ae_filter_find_model (name) : NULL;
+    path = name ? ae_model_path_find (name) : NULL;
     /* a GPU without the (optional) quality model runs the fast one */
     if (!path && name == klass->default_model && klass->default_model_fast) {
       GST_INFO_OBJECT (self, "%s not installed, using %s", name,
           klass->default_model_fast);
       name = klass->default_model_fast;
-      path = gst_ae_filter_find_model (name);
+      path = ae_model_path_find (name);
     }
   }
   *path_out = path;
@@ -431,7 +403,8 @@ gst_ae_filter_load_model (GstAeFilter * self, const gchar * backend,
       g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND,
           "No model given and the default model %s was not found in "
           "AE_MODEL_PATH (%s) or %s; set the 'model' property", name,
-          GST_STR_NULL (g_getenv ("AE_MODEL_PATH")), AE_MODELS_DIR);
+          GST_STR_NULL (g_getenv ("AE_MODEL_PATH")),
+          ae_model_path_installed_dir ());
     else
       g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND,
           "%s has no default model; set the 'model' property",

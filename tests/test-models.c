@@ -3,11 +3,13 @@
  * outputs; every pair must match to 1e-4, whole-frame and tiled. */
 #include "ae-engine.h"
 #include "ae-error.h"
+#include "ae-model-path.h"
 
 #include <glib/gstdio.h>
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 typedef struct {
   char *name;
@@ -137,6 +139,42 @@ test_save_roundtrip (void)
   }
 }
 
+/* A model given by name: looked up in AE_MODEL_PATH's directories, with
+ * or without its extension; a file or a path is taken as it is; a name
+ * found nowhere is an error saying where it looked. */
+static void
+test_path_resolve (void)
+{
+  g_autofree char *models = g_test_build_filename (G_TEST_DIST, "data",
+      "models", NULL);
+  g_autofree char *unet = g_build_filename (models, "unet.safetensors", NULL);
+  g_autofree char *search = g_strjoin (G_SEARCHPATH_SEPARATOR_S,
+      "/nonexistent", "", models, NULL);
+  g_autofree char *old = g_strdup (g_getenv ("AE_MODEL_PATH"));
+  g_autoptr (GError) error = NULL;
+
+  g_setenv ("AE_MODEL_PATH", search, TRUE);
+  const char *names[] = { "unet", "unet.safetensors" };
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++) {
+    g_autofree char *path = ae_model_path_resolve (names[i], &error);
+    g_assert_no_error (error);
+    g_assert_cmpstr (path, ==, unet);
+  }
+  g_autofree char *as_is = ae_model_path_resolve ("no/such/dir.safetensors",
+      &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (as_is, ==, "no/such/dir.safetensors");
+  g_autofree char *missing = ae_model_path_resolve ("no-such-model", &error);
+  g_assert_null (missing);
+  g_assert_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_IO);
+  g_assert_nonnull (strstr (error->message, "no-such-model"));
+  g_assert_nonnull (strstr (error->message, models));
+  if (old)
+    g_setenv ("AE_MODEL_PATH", old, TRUE);
+  else
+    g_unsetenv ("AE_MODEL_PATH");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -159,5 +197,6 @@ main (int argc, char **argv)
     g_test_add_data_func_full (tp, f, test_fixture, NULL);
   }
   g_test_add_func ("/models/save-roundtrip", test_save_roundtrip);
+  g_test_add_func ("/models/path-resolve", test_path_resolve);
   return g_test_run ();
 }

@@ -1,5 +1,6 @@
 /* ae-model info: what a model file holds and what it costs. */
 #include "ae-tool.h"
+#include "ae-model-path.h"
 #include "ae-table.h"
 
 #include <glib/gstdio.h>
@@ -420,8 +421,10 @@ ae_cmd_info (int argc, char **argv)
   if (!ae_tool_parse_args (ctx, 1, &argc, &argv))
     return AE_EXIT_USAGE;
 
-  info.path = argv[1];
-  info.model = ae_tool_load_model (info.path);
+  /* a name's file: its size and dtype are printed */
+  g_autofree char *path = ae_model_path_resolve (argv[1], NULL);
+  info.path = path ? path : argv[1];
+  info.model = ae_tool_load_model (argv[1]);
   if (!info.model)
     return AE_EXIT_FAILURE;
   info.g = ae_model_get_graph (info.model);

@@ -11,6 +11,7 @@
  * docs/TOOLS.md has examples.
  */
 #include "ae-tool.h"
+#include "ae-model-path.h"
 
 #include <locale.h>
 #include <math.h>
@@ -87,10 +88,11 @@ ae_tool_error (const char *format, ...)
 }
 
 AeModel *
-ae_tool_load_model (const char *path)
+ae_tool_load_model (const char *model)
 {
   g_autoptr (GError) error = NULL;
-  AeModel *m = ae_model_load (path, &error);
+  g_autofree char *path = ae_model_path_resolve (model, &error);
+  AeModel *m = path ? ae_model_load (path, &error) : NULL;
 
   if (!m)
     ae_tool_error ("%s", error->message);

@@ -37,8 +37,9 @@ gboolean ae_tool_parse_args (GOptionContext *ctx, int n_args, int *argc,
 /* Prints "ae-model: MESSAGE" to stderr. */
 void ae_tool_error (const char *format, ...) G_GNUC_PRINTF (1, 2);
 
-/* Loads a model, printing why it failed; NULL then. */
-AeModel *ae_tool_load_model (const char *path);
+/* Loads a model (a file, or the name of an installed one: see
+ * ae-model-path.h), printing why it failed; NULL then. */
+AeModel *ae_tool_load_model (const char *model);
 
 /* Parses a --tile value: N > 0, 0 (automatic) or -1 (never tile). */
 gboolean ae_tool_check_tile (int tile);

@@ -13,6 +13,7 @@
 #include "ae-batch.h"
 #include "ae-checkpoint.h"
 #include "ae-engine.h"
+#include "ae-model-path.h"
 #include "ae-presets.h"
 #include "ae-trainer.h"
 
@@ -257,7 +258,8 @@ load_init (Options *o, Setup *s)
         o->init);
     return FALSE;
   }
-  if (!(s->init = ae_model_load (o->init, &error))) {
+  g_autofree char *path = ae_model_path_resolve (o->init, &error);
+  if (!path || !(s->init = ae_model_load (path, &error))) {
     fail ("--init: %s", error->message);
     return FALSE;
   }
