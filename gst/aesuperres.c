@@ -12,7 +12,9 @@
  *
  * Without `model`, the shipped x2 model for the backend that runs is used:
  * superres-x2-luma-fast.safetensors on the CPU, superres-x2-luma.safetensors
- * on a GPU. Any scale a model declares (2, 3, 4) works.
+ * on a GPU. Any scale a model declares (2, 3, 4) works: the shipped
+ * superres-x3-luma-fast and superres-x4-luma-fast are chosen by name,
+ * `aesuperres model=superres-x3-luma-fast`.
  *
  * Caps: the scale is known only once the model is loaded, which happens on
  * demand when caps are first transformed (or in start()). While no model
