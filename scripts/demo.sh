@@ -79,13 +79,17 @@ echo -n "aesuperres vs clean: "; "$ae_model" compare "$out/clean.mkv" "$out/supe
 echo -n "lanczos    vs clean: "; "$ae_model" compare "$out/clean.mkv" "$out/lanczos.mkv"
 
 echo
-echo "== anomaly: aeanomaly on the clip with a foreign patch (a bouncing"
-echo "   ball) pasted over it; gst-launch-1.0 -m prints its ae-anomaly messages"
-gst-launch-1.0 -m compositor name=mix sink_1::xpos=320 sink_1::ypos=200 ! \
+echo "== anomaly: aeanomaly on the clip with a quarter of the view covered"
+echo "   (a card with a bouncing ball) from 2 s to 4 s; gst-launch-1.0 -m"
+echo "   prints its ae-anomaly messages (the event's start and end)"
+gst-launch-1.0 -m compositor name=mix sink_1::xpos=0 sink_1::ypos=288 ! \
   videoconvert ! aeanomaly ! fakesink \
   filesrc location="$out/clean.mkv" ! matroskademux ! videoconvert ! mix.sink_0 \
-  videotestsrc pattern=ball num-buffers=$frames ! \
-  video/x-raw,width=96,height=96 ! mix.sink_1 > "$out/anomaly.log" 2>&1
-grep -E "ae-anomaly" "$out/anomaly.log" | head -10
+  videotestsrc pattern=ball timestamp-offset=2000000000 num-buffers=20 ! \
+  video/x-raw,width=384,height=288,framerate=10/1 ! mix.sink_1 \
+  > "$out/anomaly.log" 2>&1
+grep -o 'ae-anomaly, type=(string)[a-z]*, timestamp=(guint64)[0-9]*' \
+  "$out/anomaly.log" | sed 's/(string)//; s/(guint64)//' | head -10 \
+  | grep . || echo "demo: aeanomaly posted no event (see $out/anomaly.log)"
 echo
 echo "demo: outputs in $out/ (raw I420 Matroska: gst-play-1.0 $out/denoised.mkv)"
