@@ -89,6 +89,39 @@ channels (AeColor color)
   return color == AE_COLOR_RGB ? 3 : 1;
 }
 
+/* 3x3 relu convs of @width named c@first .. c@last, each reading the one
+ * before, the first reading @prev; @prev ends as the last one's name. */
+static void
+chain (Graph *g, char prev[8], int first, int last, int width)
+{
+  char name[8];
+  for (int i = first; i <= last; i++) {
+    g_snprintf (name, sizeof name, "c%d", i);
+    conv (g, name, prev, width, 3, 1, "relu");
+    strcpy (prev, name);
+  }
+}
+
+/* The frame every denoiser preset works in: half resolution behind
+ * pixel_unshuffle (node "u") ... */
+static void
+dn_begin (Graph *g, AeColor color)
+{
+  begin (g, "denoise", color, 1);
+  resample (g, "u", "pixel_unshuffle", "input", 2);
+}
+
+/* ... and back: a linear conv from @from to the four pixels' values,
+ * pixel_shuffle, plus the input (residual learning). */
+static char *
+dn_end (Graph *g, AeColor color, const char *from)
+{
+  conv (g, "o", from, 4 * channels (color), 3, 1, "none");
+  resample (g, "s", "pixel_shuffle", "o", 2);
+  add (g, "y", "s", "input");
+  return end (g, "y");
+}
+
 /* Residual denoiser at half resolution behind pixel_unshuffle (FFDNet's
  * layout, much thinner), about 6.6 kFLOP per pixel for luma. A context
  * branch pools the first layer's rectified features to 1/8 resolution and
@@ -101,21 +134,12 @@ static char *
 build_dn_half (AeColor color, int width, int depth)
 {
   Graph g;
-  int c = channels (color);
-  char prev[8] = "a", name[8];
-  begin (&g, "denoise", color, 1);
-  resample (&g, "u", "pixel_unshuffle", "input", 2);
+  char prev[8] = "a";
+  dn_begin (&g, color);
   conv (&g, "c1", "u", width, 3, 1, "relu");
   context (&g, "c1", width, 3);
-  for (int i = 2; i <= depth; i++) {
-    g_snprintf (name, sizeof name, "c%d", i);
-    conv (&g, name, prev, width, 3, 1, "relu");
-    strcpy (prev, name);
-  }
-  conv (&g, "o", prev, 4 * c, 3, 1, "none");
-  resample (&g, "s", "pixel_shuffle", "o", 2);
-  add (&g, "y", "s", "input");
-  return end (&g, "y");
+  chain (&g, prev, 2, depth, width);
+  return dn_end (&g, color, prev);
 }
 
 static char *
@@ -138,9 +162,7 @@ static char *
 build_dn_unet (AeColor color, int scale)
 {
   Graph g;
-  int c = channels (color);
-  begin (&g, "denoise", color, 1);
-  resample (&g, "u", "pixel_unshuffle", "input", 2);
+  dn_begin (&g, color);
   conv (&g, "e1", "u", 48, 3, 1, "relu");
   conv (&g, "e2", "e1", 48, 3, 1, "relu");
   conv (&g, "d", "e2", 96, 3, 2, "relu");
@@ -153,10 +175,7 @@ build_dn_unet (AeColor color, int scale)
   node (&g, "\"name\":\"cat\",\"op\":\"concat\",\"inputs\":[\"up\",\"e2\"]");
   conv (&g, "f1", "cat", 48, 3, 1, "relu");
   conv (&g, "f2", "f1", 48, 3, 1, "relu");
-  conv (&g, "o", "f2", 4 * c, 3, 1, "none");
-  resample (&g, "s", "pixel_shuffle", "o", 2);
-  add (&g, "y", "s", "input");
-  return end (&g, "y");
+  return dn_end (&g, color, "f2");
 }
 
 /* Residual U-Net in the spirit of dn-fast, three times its width and
@@ -168,9 +187,7 @@ static char *
 build_dn_mid (AeColor color, int scale)
 {
   Graph g;
-  int c = channels (color);
-  begin (&g, "denoise", color, 1);
-  resample (&g, "u", "pixel_unshuffle", "input", 2);
+  dn_begin (&g, color);
   conv (&g, "e1", "u", 32, 3, 1, "relu");
   conv (&g, "e2", "e1", 32, 3, 1, "relu");
   conv (&g, "d", "e2", 64, 3, 2, "relu");
@@ -183,10 +200,7 @@ build_dn_mid (AeColor color, int scale)
   resample (&g, "us", "pixel_shuffle", "up", 2);
   add (&g, "k", "us", "e2");
   conv (&g, "f1", "k", 32, 3, 1, "relu");
-  conv (&g, "o", "f1", 4 * c, 3, 1, "none");
-  resample (&g, "s", "pixel_shuffle", "o", 2);
-  add (&g, "y", "s", "input");
-  return end (&g, "y");
+  return dn_end (&g, color, "f1");
 }
 
 /* ESPCN-style: every layer at low resolution, pixel_shuffle at the end,
@@ -196,13 +210,9 @@ build_sr (AeColor color, int scale, int width, int depth)
 {
   Graph g;
   int c = channels (color);
-  char prev[16] = "input", name[16];
+  char prev[8] = "input";
   begin (&g, "superres", color, scale);
-  for (int i = 1; i <= depth; i++) {
-    g_snprintf (name, sizeof name, "c%d", i);
-    conv (&g, name, prev, width, 3, 1, "relu");
-    strcpy (prev, name);
-  }
+  chain (&g, prev, 1, depth, width);
   conv (&g, "o", prev, c * scale * scale, 3, 1, "none");
   resample (&g, "s", "pixel_shuffle", "o", scale);
   node (&g, "\"name\":\"b\",\"op\":\"upsample\",\"inputs\":[\"input\"],"
