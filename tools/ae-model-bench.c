@@ -424,7 +424,7 @@ bench (Bench *b, const char *cmdline)
   Timing timings[3];
   int n_timings = 0;
 
-  if (!(b->model = ae_tool_load_model (b->model_path)))
+  if (!(b->model = ae_tool_load_model (b->model_path, NULL)))
     return AE_EXIT_FAILURE;
   b->g = ae_model_get_graph (b->model);
   b->scale = ae_graph_get_scale (b->g);

@@ -433,7 +433,7 @@ ae_cmd_eval (int argc, char **argv)
   g_autoptr (GArray) sigmas = g_array_new (FALSE, FALSE, sizeof (double));
   if (!parse_sigmas ((const char *const *) sigma_args, sigmas))
     return AE_EXIT_USAGE;
-  if (!(e.model = ae_tool_load_model (argv[1])))
+  if (!(e.model = ae_tool_load_model (argv[1], NULL)))
     return AE_EXIT_FAILURE;
   e.device = device;
 

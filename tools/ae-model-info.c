@@ -1,6 +1,5 @@
 /* ae-model info: what a model file holds and what it costs. */
 #include "ae-tool.h"
-#include "ae-model-path.h"
 #include "ae-table.h"
 
 #include <glib/gstdio.h>
@@ -421,12 +420,12 @@ ae_cmd_info (int argc, char **argv)
   if (!ae_tool_parse_args (ctx, 1, &argc, &argv))
     return AE_EXIT_USAGE;
 
-  /* a name's file: its size and dtype are printed */
-  g_autofree char *path = ae_model_path_resolve (argv[1], NULL);
-  info.path = path ? path : argv[1];
-  info.model = ae_tool_load_model (argv[1]);
+  /* the file a name stands for: its size and dtype are printed */
+  g_autofree char *path = NULL;
+  info.model = ae_tool_load_model (argv[1], &path);
   if (!info.model)
     return AE_EXIT_FAILURE;
+  info.path = path;
   info.g = ae_model_get_graph (info.model);
   info.file_size = g_stat (info.path, &st) == 0 ? (gint64) st.st_size : -1;
   info.dtype = file_dtype (info.path);

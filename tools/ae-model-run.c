@@ -295,7 +295,7 @@ run_model (Run *r, const char *model_path)
   GstSample *sample;
   gboolean image;
 
-  if (!(r->model = ae_tool_load_model (model_path)))
+  if (!(r->model = ae_tool_load_model (model_path, NULL)))
     return AE_EXIT_FAILURE;
   r->scale = ae_graph_get_scale (ae_model_get_graph (r->model));
   if (!(r->engine = ae_engine_new (&ep, &error))

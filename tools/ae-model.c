@@ -88,7 +88,7 @@ ae_tool_error (const char *format, ...)
 }
 
 AeModel *
-ae_tool_load_model (const char *model)
+ae_tool_load_model (const char *model, char **path_out)
 {
   g_autoptr (GError) error = NULL;
   g_autofree char *path = ae_model_path_resolve (model, &error);
@@ -96,6 +96,8 @@ ae_tool_load_model (const char *model)
 
   if (!m)
     ae_tool_error ("%s", error->message);
+  else if (path_out)
+    *path_out = g_steal_pointer (&path);
   return m;
 }
 

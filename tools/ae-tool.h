@@ -38,8 +38,9 @@ gboolean ae_tool_parse_args (GOptionContext *ctx, int n_args, int *argc,
 void ae_tool_error (const char *format, ...) G_GNUC_PRINTF (1, 2);
 
 /* Loads a model (a file, or the name of an installed one: see
- * ae-model-path.h), printing why it failed; NULL then. */
-AeModel *ae_tool_load_model (const char *model);
+ * ae-model-path.h), printing why it failed; NULL then. @path_out, if not
+ * NULL, gets the file it was read from. */
+AeModel *ae_tool_load_model (const char *model, char **path_out);
 
 /* Parses a --tile value: N > 0, 0 (automatic) or -1 (never tile). */
 gboolean ae_tool_check_tile (int tile);
