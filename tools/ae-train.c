@@ -246,6 +246,33 @@ read_graph_file (const char *path)
   return text;
 }
 
+/* @graph_json (a validated graph document) with its records replaced: what
+ * a run measured ("training") and an anomaly model's calibration, each
+ * removed where NULL. */
+static char *
+graph_with_records (const char *graph_json, JsonNode *training,
+    const char *anomaly_json)
+{
+  g_autoptr (JsonParser) p = json_parser_new ();
+  json_parser_load_from_data (p, graph_json, -1, NULL);
+  JsonObject *root = json_node_get_object (json_parser_get_root (p));
+  if (training)
+    json_object_set_member (root, "training", json_node_copy (training));
+  else
+    json_object_remove_member (root, "training");
+  if (anomaly_json) {
+    g_autoptr (JsonParser) a = json_parser_new ();
+    json_parser_load_from_data (a, anomaly_json, -1, NULL);
+    json_object_set_member (root, "anomaly",
+        json_node_copy (json_parser_get_root (a)));
+  } else {
+    json_object_remove_member (root, "anomaly");
+  }
+  g_autoptr (JsonGenerator) gen = json_generator_new ();
+  json_generator_set_root (gen, json_parser_get_root (p));
+  return json_generator_to_data (gen, NULL);
+}
+
 /* --init: the run takes a model's network and starts from its weights;
  * the task, colour and scale are the model's (any given must match). */
 static gboolean
@@ -281,12 +308,9 @@ load_init (Options *o, Setup *s)
   o->color = g_strdup (color);
   o->scale = scale;
 
-  /* the network alone: this run writes its own record and calibration */
+  /* the preset it was trained as, for this run's record */
   g_autoptr (JsonParser) p = json_parser_new ();
-  if (!json_parser_load_from_data (p, ae_graph_get_json (g), -1, &error)) {
-    fail ("--init: %s", error->message);
-    return FALSE;
-  }
+  json_parser_load_from_data (p, ae_graph_get_json (g), -1, NULL);
   JsonObject *root = json_node_get_object (json_parser_get_root (p));
   JsonObject *record = json_object_has_member (root, "training") ?
       json_object_get_object_member (root, "training") : NULL;
@@ -294,11 +318,8 @@ load_init (Options *o, Setup *s)
     s->preset = g_strdup (json_object_get_string_member (record, "preset"));
   else
     s->preset = g_path_get_basename (o->init);
-  json_object_remove_member (root, "training");
-  json_object_remove_member (root, "anomaly");
-  g_autoptr (JsonGenerator) gen = json_generator_new ();
-  json_generator_set_root (gen, json_parser_get_root (p));
-  s->graph_json = json_generator_to_data (gen, NULL);
+  /* the network alone: this run writes its own record and calibration */
+  s->graph_json = graph_with_records (ae_graph_get_json (g), NULL, NULL);
   return TRUE;
 }
 
@@ -409,27 +430,6 @@ setup_from_options (Options *o, Setup *s)
     }
   }
   return TRUE;
-}
-
-/* The graph document as it goes into the model: the network plus what the
- * run measured ("training") and, for anomaly models, the calibration. */
-static char *
-final_graph (const char *graph_json, JsonNode *training,
-    const char *anomaly_json)
-{
-  g_autoptr (JsonParser) p = json_parser_new ();
-  json_parser_load_from_data (p, graph_json, -1, NULL);
-  JsonObject *root = json_node_get_object (json_parser_get_root (p));
-  json_object_set_member (root, "training", json_node_copy (training));
-  if (anomaly_json) {
-    g_autoptr (JsonParser) a = json_parser_new ();
-    json_parser_load_from_data (a, anomaly_json, -1, NULL);
-    json_object_set_member (root, "anomaly",
-        json_node_copy (json_parser_get_root (a)));
-  }
-  g_autoptr (JsonGenerator) gen = json_generator_new ();
-  json_generator_set_root (gen, json_parser_get_root (p));
-  return json_generator_to_data (gen, NULL);
 }
 
 /* @dst and @src have the same network. */
@@ -920,7 +920,8 @@ train (Options *o, Setup *s, AeCheckpoint *ckpt, Resumed *res,
     fail ("calibration failed: %s", error->message);
     return 1;
   }
-  g_autofree char *final_json = final_graph (graph_json, training, anomaly);
+  g_autofree char *final_json = graph_with_records (graph_json, training,
+      anomaly);
   g_autoptr (AeModel) final = model_with_graph (model, final_json, &error);
   if (!final || !ae_model_save (final, o->output, AE_DTYPE_F32, &error)) {
     fail ("cannot write the model: %s", error->message);
