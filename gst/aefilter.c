@@ -178,8 +178,7 @@ gst_ae_filter_class_install_model_property (GstAeFilterClass * klass)
         "name of one in AE_MODEL_PATH or %s (\"%s\" or \"%s\"; the extension "
         "may be left out); unset: %s on the CPU backend, %s on a GPU (Vulkan; "
         "%s when that is not installed)", ae_model_path_installed_dir (),
-        fast, quality, fast,
-        quality, fast);
+        fast, quality, fast, quality, fast);
   else
     blurb = g_strdup_printf ("Path of the model file (.safetensors), or the "
         "name of one in AE_MODEL_PATH or %s (the extension may be left out); "
