@@ -203,40 +203,46 @@ typedef struct {
   int block;
 } ConvJob;
 
+/* One kernel row of a column: the @taps pixels x0, x0 + d, ... of input
+ * row @y into @dst (taps x C floats), zeros where they fall outside. */
+static void
+gather_row (const float *src, AeShape ss, int y, int x0, int taps, int d,
+    float *dst)
+{
+  const int ci = ss.c;
+
+  if (y < 0 || y >= ss.h) {
+    memset (dst, 0, sizeof (float) * taps * ci);
+    return;
+  }
+  const float *row = src + (gsize) y * ss.w * ci;
+  if (d == 1 && x0 >= 0 && x0 + taps <= ss.w) {
+    /* the kernel's row is contiguous in HWC */
+    memcpy (dst, row + (gsize) x0 * ci, sizeof (float) * taps * ci);
+    return;
+  }
+  for (int t = 0; t < taps; t++, dst += ci) {
+    int x = x0 + t * d;
+    if (x < 0 || x >= ss.w)
+      memset (dst, 0, sizeof (float) * ci);
+    else
+      memcpy (dst, row + (gsize) x * ci, sizeof (float) * ci);
+  }
+}
+
 void
 ae_cpu_im2col (const float *src, AeShape ss, const AeConvParams *c,
     int grid_w, int p0, int n, float *col)
 {
   const int ci = ss.c, k = c->kernel, d = c->dilation;
-  const int ih = ss.h, iw = ss.w;
   const gsize rowlen = (gsize) k * k * ci;
 
   for (int q = 0; q < n; q++) {
     int oy = (p0 + q) / grid_w, ox = (p0 + q) % grid_w;
     float *dst = col + q * rowlen;
     int y0 = oy * c->stride - c->padding, x0 = ox * c->stride - c->padding;
-    for (int ky = 0; ky < k; ky++) {
-      int y = y0 + ky * d;
-      if (y < 0 || y >= ih) {
-        memset (dst, 0, sizeof (float) * k * ci);
-        dst += k * ci;
-        continue;
-      }
-      const float *row = src + (gsize) y * iw * ci;
-      if (d == 1 && x0 >= 0 && x0 + k <= iw) {
-        /* the kernel's row is contiguous in HWC */
-        memcpy (dst, row + (gsize) x0 * ci, sizeof (float) * k * ci);
-        dst += k * ci;
-        continue;
-      }
-      for (int kx = 0; kx < k; kx++, dst += ci) {
-        int x = x0 + kx * d;
-        if (x < 0 || x >= iw)
-          memset (dst, 0, sizeof (float) * ci);
-        else
-          memcpy (dst, row + (gsize) x * ci, sizeof (float) * ci);
-      }
-    }
+    for (int ky = 0; ky < k; ky++, dst += k * ci)
+      gather_row (src, ss, y0 + ky * d, x0, k, d, dst);
   }
 }
 
@@ -294,34 +300,16 @@ convt_phase_task (gpointer data, int task, int worker)
   const ConvJob *cj = j->conv;
   const AeConvParams *c = &cj->nd->p.conv;
   const int ci = c->in_channels, co = c->out_channels, s = c->stride;
-  const int ih = cj->in.shape.h, iw = cj->in.shape.w;
   const int K = j->py.n * j->px.n * ci;
   const int q0 = task * cj->block, n = MIN (cj->block, j->n_q - q0);
   float *col = cj->scratch[worker], *res = col + (gsize) n * K;
 
   for (int q = 0; q < n; q++) {
     int qy = (q0 + q) / j->nqx, qx = (q0 + q) % j->nqx;
-    int x0 = j->px.base + qx;
     float *dst = col + (gsize) q * K;
-    for (int t = 0; t < j->py.n; t++, dst += j->px.n * ci) {
-      int iy = j->py.base + qy + t;
-      if (iy < 0 || iy >= ih) {
-        memset (dst, 0, sizeof (float) * j->px.n * ci);
-        continue;
-      }
-      const float *row = cj->in.data + (gsize) iy * iw * ci;
-      if (x0 >= 0 && x0 + j->px.n <= iw) {
-        memcpy (dst, row + (gsize) x0 * ci, sizeof (float) * j->px.n * ci);
-      } else {
-        for (int u = 0; u < j->px.n; u++) {
-          int ix = x0 + u;
-          if (ix < 0 || ix >= iw)
-            memset (dst + u * ci, 0, sizeof (float) * ci);
-          else
-            memcpy (dst + u * ci, row + (gsize) ix * ci, sizeof (float) * ci);
-        }
-      }
-    }
+    for (int t = 0; t < j->py.n; t++, dst += j->px.n * ci)
+      gather_row (cj->in.data, cj->in.shape, j->py.base + qy + t,
+          j->px.base + qx, j->px.n, 1, dst);
   }
   cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, n, co, K, 1.0f, col,
       K, j->w, co, 0.0f, res, co);
