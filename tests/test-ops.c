@@ -264,6 +264,16 @@ test_conv (gconstpointer data)
     g_free (scratch[t]);
   g_assert_cmpfloat (out[n_out], ==, 12345.0f);
   assert_close (ref, out, cc->cout, oh, ow);
+
+  /* the direct kernels this CPU has (AE_CPU_CONV picks narrower ones) */
+  if (!cc->transposed && ae_cpu_direct_supported (&nd)) {
+    g_autofree float *thin = ae_cpu_direct_pack_thin (&nd, w);
+    for (gsize i = 0; i < n_out; i++)
+      out[i] = NAN;
+    ae_cpu_conv2d_direct (pool, &nd, ain, packed, thin, b, out, os);
+    g_assert_cmpfloat (out[n_out], ==, 12345.0f);
+    assert_close (ref, out, cc->cout, oh, ow);
+  }
   tensor_clear (&in);
   g_rand_free (r);
 }
@@ -608,7 +618,17 @@ add_conv_cases (GRand *r)
   wide.act = AE_ACT_LEAKY_RELU;
   wide.slope = 0.1f;
   add_conv_case (&wide, r);
-  n += 5;
+  /* 48 channels (a 32-channel group and a 16), on rows whose interior is
+   * a block and a part (the last block moves back to overlap), under one
+   * block, and exactly one */
+  wide.cout = 48;
+  wide.h = 5;
+  int widths[] = { 20, 9, 14 };
+  for (guint i = 0; i < G_N_ELEMENTS (widths); i++) {
+    wide.w = widths[i];
+    add_conv_case (&wide, r);
+  }
+  n += 5 + G_N_ELEMENTS (widths);
   return n;
 }
 

@@ -7,7 +7,8 @@
  * are read in place: a register block of 6 output pixels x 16 output
  * channels accumulates over every tap and input channel, then bias and
  * activation are applied while the block is still in registers. With
- * AVX-512 the block is 12 pixels x 32 channels (24 of the 32 registers).
+ * AVX-512 the block is 12 pixels x 32 channels (24 of the 32 registers),
+ * or x 16, masked to the channels that exist.
  * Layers with fewer than 8 output channels use a dot-product kernel along
  * the input channels instead.
  */
@@ -190,12 +191,16 @@ block_r16 (const Direct *d, int oy, int ox, int co0, int n)
 }
 
 #define TARGET512 __attribute__ ((target ("avx512f,avx2,fma")))
+#define R512 12                 /* output pixels per AVX-512 block */
 
+/* Stores the channels of @m with bias and the piecewise-linear
+ * activations. */
 TARGET512 static inline void
-store16 (float *dst, __m512 acc, const float *bias, const AeConvParams *c)
+store16 (float *dst, __m512 acc, const float *bias, const AeConvParams *c,
+    __mmask16 m)
 {
   if (bias)
-    acc = _mm512_add_ps (acc, _mm512_loadu_ps (bias));
+    acc = _mm512_add_ps (acc, _mm512_maskz_loadu_ps (m, bias));
   if (c->act == AE_ACT_RELU) {
     acc = _mm512_max_ps (acc, _mm512_setzero_ps ());
   } else if (c->act == AE_ACT_LEAKY_RELU) {
@@ -204,18 +209,28 @@ store16 (float *dst, __m512 acc, const float *bias, const AeConvParams *c)
     acc = _mm512_mask_blend_ps (pos, _mm512_mul_ps (acc,
             _mm512_set1_ps (c->slope)), acc);
   }
-  _mm512_storeu_ps (dst, acc);
+  _mm512_mask_storeu_ps (dst, m, acc);
 }
 
-/* 12 pixels x 32 channels from (oy, ox, co0), all taps inside the row. */
+static inline __mmask16
+lanes (int n)
+{
+  return n >= 16 ? 0xffff : (__mmask16) ((1u << n) - 1);
+}
+
+/* 12 pixels from (oy, ox), all taps inside the row, x the @n (17..32)
+ * channels from co0: two registers a pixel, the second masked to the
+ * n - 16 channels that exist (a 24-channel layer uses 3/4 of the lanes,
+ * in half the instructions of 8-wide AVX2). */
 TARGET512 static void
-block_r12x32 (const Direct *d, int oy, int ox, int co0)
+block_r12x32 (const Direct *d, int oy, int ox, int co0, int n)
 {
   const AeConvParams *c = d->c;
   const int ci = c->in_channels, co = c->out_channels, k = c->kernel;
   const int step = c->stride * ci;
   const int nx = c->dilation == 1 ? 1 : k;
   const int run = c->dilation == 1 ? k * ci : ci;
+  const __mmask16 m1 = lanes (n - 16);
   __m512 z = _mm512_setzero_ps ();
   __m512 a00 = z, a01 = z, a10 = z, a11 = z, a20 = z, a21 = z;
   __m512 a30 = z, a31 = z, a40 = z, a41 = z, a50 = z, a51 = z;
@@ -231,7 +246,8 @@ block_r12x32 (const Direct *d, int oy, int ox, int co0)
           - c->padding + kx * c->dilation) * ci;
       const float *w = d->w + ((gsize) (ky * k + kx) * ci) * co + co0;
       for (int i = 0; i < run; i++, w += co, x++) {
-        __m512 w0 = _mm512_loadu_ps (w), w1 = _mm512_loadu_ps (w + 16), b;
+        __m512 w0 = _mm512_loadu_ps (w);
+        __m512 w1 = _mm512_maskz_loadu_ps (m1, w + 16), b;
 #define TAP(r, lo, hi) \
         b = _mm512_set1_ps (x[r * step]); \
         lo = _mm512_fmadd_ps (b, w0, lo); \
@@ -248,13 +264,122 @@ block_r12x32 (const Direct *d, int oy, int ox, int co0)
   const float *bias16 = bias ? bias + 16 : NULL;
   float *o = d->out + ((gsize) oy * d->ow + ox) * co + co0;
 #define OUT(r, lo, hi) \
-  store16 (o + r * co, lo, bias, c); \
-  store16 (o + r * co + 16, hi, bias16, c);
+  store16 (o + r * co, lo, bias, c, 0xffff); \
+  store16 (o + r * co + 16, hi, bias16, c, m1);
   OUT (0, a00, a01) OUT (1, a10, a11) OUT (2, a20, a21)
   OUT (3, a30, a31) OUT (4, a40, a41) OUT (5, a50, a51)
   OUT (6, a60, a61) OUT (7, a70, a71) OUT (8, a80, a81)
   OUT (9, a90, a91) OUT (10, aa0, aa1) OUT (11, ab0, ab1)
 #undef OUT
+}
+
+/* 12 pixels x the @n (1..16) channels from co0, one masked register a
+ * pixel. */
+TARGET512 static void
+block_r12x16 (const Direct *d, int oy, int ox, int co0, int n)
+{
+  const AeConvParams *c = d->c;
+  const int ci = c->in_channels, co = c->out_channels, k = c->kernel;
+  const int step = c->stride * ci;
+  const int nx = c->dilation == 1 ? 1 : k;
+  const int run = c->dilation == 1 ? k * ci : ci;
+  const __mmask16 m = lanes (n);
+  __m512 a0 = _mm512_setzero_ps (), a1 = a0, a2 = a0, a3 = a0, a4 = a0;
+  __m512 a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, aa = a0, ab = a0;
+
+  for (int ky = 0; ky < k; ky++) {
+    int iy = oy * c->stride - c->padding + ky * c->dilation;
+    if (iy < 0 || iy >= d->ih)
+      continue;
+    for (int kx = 0; kx < nx; kx++) {
+      const float *x = d->in + ((gsize) iy * d->iw + ox * c->stride
+          - c->padding + kx * c->dilation) * ci;
+      const float *w = d->w + ((gsize) (ky * k + kx) * ci) * co + co0;
+      for (int i = 0; i < run; i++, w += co, x++) {
+        __m512 w0 = _mm512_maskz_loadu_ps (m, w);
+#define TAP(r, acc) \
+        acc = _mm512_fmadd_ps (_mm512_set1_ps (x[r * step]), w0, acc);
+        TAP (0, a0) TAP (1, a1) TAP (2, a2) TAP (3, a3) TAP (4, a4)
+        TAP (5, a5) TAP (6, a6) TAP (7, a7) TAP (8, a8) TAP (9, a9)
+        TAP (10, aa) TAP (11, ab)
+#undef TAP
+      }
+    }
+  }
+  const float *bias = d->bias ? d->bias + co0 : NULL;
+  float *o = d->out + ((gsize) oy * d->ow + ox) * co + co0;
+  store16 (o, a0, bias, c, m);
+  store16 (o + co, a1, bias, c, m);
+  store16 (o + 2 * co, a2, bias, c, m);
+  store16 (o + 3 * co, a3, bias, c, m);
+  store16 (o + 4 * co, a4, bias, c, m);
+  store16 (o + 5 * co, a5, bias, c, m);
+  store16 (o + 6 * co, a6, bias, c, m);
+  store16 (o + 7 * co, a7, bias, c, m);
+  store16 (o + 8 * co, a8, bias, c, m);
+  store16 (o + 9 * co, a9, bias, c, m);
+  store16 (o + 10 * co, aa, bias, c, m);
+  store16 (o + 11 * co, ab, bias, c, m);
+}
+
+/* One pixel x the @n (1..16) channels from co0, with bounds checks on
+ * every tap; one accumulator in the blocks' order, as pixel_8. */
+TARGET512 static void
+pixel_16 (const Direct *d, int oy, int ox, int co0, int n)
+{
+  const AeConvParams *c = d->c;
+  const int ci = c->in_channels, co = c->out_channels, k = c->kernel;
+  const __mmask16 m = lanes (n);
+  __m512 a = _mm512_setzero_ps ();
+
+  for (int ky = 0; ky < k; ky++) {
+    int iy = oy * c->stride - c->padding + ky * c->dilation;
+    if (iy < 0 || iy >= d->ih)
+      continue;
+    for (int kx = 0; kx < k; kx++) {
+      int ix = ox * c->stride - c->padding + kx * c->dilation;
+      if (ix < 0 || ix >= d->iw)
+        continue;
+      const float *x = d->in + ((gsize) iy * d->iw + ix) * ci;
+      const float *w = d->w + ((gsize) (ky * k + kx) * ci) * co + co0;
+      for (int i = 0; i < ci; i++, w += co)
+        a = _mm512_fmadd_ps (_mm512_set1_ps (x[i]),
+            _mm512_maskz_loadu_ps (m, w), a);
+    }
+  }
+  store16 (d->out + ((gsize) oy * d->ow + ox) * co + co0, a,
+      d->bias ? d->bias + co0 : NULL, c, m);
+}
+
+TARGET512 static void
+pixels_16 (const Direct *d, int oy, int ox, int co0, int n)
+{
+  pixel_16 (d, oy, ox, co0, MIN (n, 16));
+  if (n > 16)
+    pixel_16 (d, oy, ox, co0 + 16, n - 16);
+}
+
+/* The @n (1..32) channels from co0 of row oy with AVX-512: the interior
+ * [lo, hi) in 12-pixel blocks, the last one moved back to end at hi
+ * (recomputing a few pixels, to the same bits, beats doing the rest one
+ * by one), the borders and narrow interiors pixel by pixel. */
+TARGET512 static void
+avx512_row (const Direct *d, int oy, int lo, int hi, int co0, int n)
+{
+  void (*block) (const Direct *, int, int, int, int) =
+      n > 16 ? block_r12x32 : block_r12x16;
+  int ox = lo;
+  if (hi - lo >= R512) {
+    for (; ox + R512 <= hi; ox += R512)
+      block (d, oy, ox, co0, n);
+    if (ox < hi)
+      block (d, oy, hi - R512, co0, n);
+    ox = hi;
+  }
+  for (int x = 0; x < lo; x++)
+    pixels_16 (d, oy, x, co0, n);
+  for (int x = ox; x < d->ow; x++)
+    pixels_16 (d, oy, x, co0, n);
 }
 
 /* 12 pixels x 8 channels from (oy, ox, co0), all taps inside the row: the
@@ -431,14 +556,13 @@ typedef struct {
   gboolean wide;                /* AVX-512 blocks */
 } Job;
 
-/* @n (9..16) channels from co0 of row oy: interior columns [from, hi) in
- * blocks, the borders [0, lo) and the leftover interior pixel by pixel
- * (whose second group of 8 ends at co0 + n, overlapping the first when
- * n < 16). Columns [lo, from) were done by the caller. */
+/* @n (9..16) channels from co0 of row oy: interior columns [lo, hi) in
+ * blocks, the borders and the leftover interior pixel by pixel (whose
+ * second group of 8 ends at co0 + n, overlapping the first when n < 16). */
 static void
-avx2_row (const Direct *d, int oy, int lo, int hi, int from, int co0, int n)
+avx2_row (const Direct *d, int oy, int lo, int hi, int co0, int n)
 {
-  int ox = from;
+  int ox = lo;
   for (; ox + R <= hi; ox += R)
     block_r16 (d, oy, ox, co0, n);
   for (; ox < d->ow; ox++) {
@@ -448,6 +572,33 @@ avx2_row (const Direct *d, int oy, int lo, int hi, int from, int co0, int n)
   for (int x = 0; x < lo; x++) {
     pixel_8 (d, oy, x, co0);
     pixel_8 (d, oy, x, co0 + n - 8);
+  }
+}
+
+/* Every channel of row oy with AVX2. */
+static void
+avx2_channels (const Direct *d, int oy, int lo, int hi)
+{
+  const int co = d->c->out_channels;
+  int co0 = 0;
+  /* groups of 16, the last one possibly of 9 to 15 (masked) */
+  for (; co - co0 > 8; co0 += 16)
+    avx2_row (d, oy, lo, hi, co0, MIN (co - co0, 16));
+  /* 1 to 8 left: a group of 8 ending at co, overlapping the one before
+   * (those channels are computed twice, to the same values) */
+  if (co0 < co) {
+    int g = co - 8, ox = lo;
+    for (; ox + 12 <= hi; ox += 12)
+      block_r12x8 (d, oy, ox, g);
+    /* what is left of the interior (up to 11 pixels: a 32-pixel training
+     * patch leaves 6) in 16-channel blocks ending at co, which redo 8
+     * channels but still beat single pixels */
+    for (; co >= 16 && ox + R <= hi; ox += R)
+      block_r16 (d, oy, ox, co - 16, 16);
+    for (; ox < d->ow; ox++)
+      pixel_8 (d, oy, ox, g);
+    for (int x = 0; x < lo; x++)
+      pixel_8 (d, oy, x, g);
   }
 }
 
@@ -473,35 +624,11 @@ row_task (gpointer data, int oy, int worker)
     for (; ox < d->ow; ox++)
       pixel_dot (d, j->wt, oy, ox);
   } else {
-    int co0 = 0;
-    /* AVX-512 takes 32-channel groups of the interior; what it leaves of
-     * each row (up to 11 columns) goes through the AVX2 blocks below */
-    for (; j->wide && co0 + 32 <= co; co0 += 32) {
-      int ox = lo;
-      for (; ox + 12 <= hi; ox += 12)
-        block_r12x32 (d, oy, ox, co0);
-      for (int h = 0; h < 32; h += 16)
-        avx2_row (d, oy, lo, hi, ox, co0 + h, 16);
-    }
-    /* groups of 16, the last one possibly of 9 to 15 (masked) */
-    for (; co - co0 > 8; co0 += 16)
-      avx2_row (d, oy, lo, hi, lo, co0, MIN (co - co0, 16));
-    /* 1 to 8 left: a group of 8 ending at co, overlapping the one before
-     * (those channels are computed twice, to the same values) */
-    if (co0 < co) {
-      int g = co - 8, ox = lo;
-      for (; ox + 12 <= hi; ox += 12)
-        block_r12x8 (d, oy, ox, g);
-      /* what is left of the interior (up to 11 pixels: a 32-pixel training
-       * patch leaves 6) in 16-channel blocks ending at co, which redo 8
-       * channels but still beat single pixels */
-      for (; co >= 16 && ox + R <= hi; ox += R)
-        block_r16 (d, oy, ox, co - 16, 16);
-      for (; ox < d->ow; ox++)
-        pixel_8 (d, oy, ox, g);
-      for (int x = 0; x < lo; x++)
-        pixel_8 (d, oy, x, g);
-    }
+    if (j->wide)
+      for (int co0 = 0; co0 < co; co0 += 32)
+        avx512_row (d, oy, lo, hi, co0, MIN (co - co0, 32));
+    else
+      avx2_channels (d, oy, lo, hi);
   }
   if (c->act == AE_ACT_SIGMOID || c->act == AE_ACT_TANH)
     ae_cpu_activate (d->out + (gsize) oy * d->ow * co, (gsize) d->ow * co,
