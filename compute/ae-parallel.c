@@ -109,7 +109,7 @@ ae_parallel_run (AeParallel *p, int n_tasks, AeParallelFunc func,
 {
   if (n_tasks <= 0)
     return;
-  if (p->n_threads == 1 || n_tasks == 1) {
+  if (!p || p->n_threads == 1 || n_tasks == 1) {
     for (int t = 0; t < n_tasks; t++)
       func (data, t, 0);
     return;

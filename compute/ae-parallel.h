@@ -20,6 +20,8 @@ typedef void (*AeParallelFunc) (gpointer data, int task, int worker);
 AeParallel *ae_parallel_new (int n_threads);
 void ae_parallel_free (AeParallel *p);
 int ae_parallel_get_n_threads (const AeParallel *p);
+/* Runs tasks 0..@n_tasks-1 and returns when all are done; a NULL @p runs
+ * them in the caller, in order. */
 void ae_parallel_run (AeParallel *p, int n_tasks, AeParallelFunc func,
     gpointer data);
 

@@ -212,10 +212,11 @@ store16 (float *dst, __m512 acc, const float *bias, const AeConvParams *c,
   _mm512_mask_storeu_ps (dst, m, acc);
 }
 
+/* The first @n lanes (none for n <= 0). */
 static inline __mmask16
 lanes (int n)
 {
-  return n >= 16 ? 0xffff : (__mmask16) ((1u << n) - 1);
+  return n >= 16 ? 0xffff : n <= 0 ? 0 : (__mmask16) ((1u << n) - 1);
 }
 
 /* 12 pixels from (oy, ox), all taps inside the row, x the @n (17..32)
@@ -322,47 +323,62 @@ block_r12x16 (const Direct *d, int oy, int ox, int co0, int n)
   store16 (o + 11 * co, ab, bias, c, m);
 }
 
-/* One pixel x the @n (1..16) channels from co0, with bounds checks on
- * every tap; one accumulator in the blocks' order, as pixel_8. */
+/* Four pixels of row oy (columns @xs) x the @n (1..32) channels from co0,
+ * with bounds checks. A tap off the input reads a zero: adding an exact
+ * zero changes no sum, so every pixel gets the bits a block would give it
+ * (tiled frames equal whole ones). The eight independent accumulators keep
+ * the FMA pipes busy where one pixel's chain would wait on each add. */
 TARGET512 static void
-pixel_16 (const Direct *d, int oy, int ox, int co0, int n)
+pixels4 (const Direct *d, int oy, const int *xs, int co0, int n)
 {
+  static const float zero;
   const AeConvParams *c = d->c;
   const int ci = c->in_channels, co = c->out_channels, k = c->kernel;
-  const __mmask16 m = lanes (n);
-  __m512 a = _mm512_setzero_ps ();
+  const __mmask16 m0 = lanes (n), m1 = lanes (n - 16);
+  __m512 z = _mm512_setzero_ps ();
+  __m512 a0 = z, a1 = z, a2 = z, a3 = z, b0 = z, b1 = z, b2 = z, b3 = z;
 
   for (int ky = 0; ky < k; ky++) {
     int iy = oy * c->stride - c->padding + ky * c->dilation;
     if (iy < 0 || iy >= d->ih)
       continue;
     for (int kx = 0; kx < k; kx++) {
-      int ix = ox * c->stride - c->padding + kx * c->dilation;
-      if (ix < 0 || ix >= d->iw)
-        continue;
-      const float *x = d->in + ((gsize) iy * d->iw + ix) * ci;
+      const float *x[4];
+      int keep[4];              /* index mask: 0 pins a zero tap to &zero */
+      for (int p = 0; p < 4; p++) {
+        int ix = xs[p] * c->stride - c->padding + kx * c->dilation;
+        gboolean in = ix >= 0 && ix < d->iw;
+        x[p] = in ? d->in + ((gsize) iy * d->iw + ix) * ci : &zero;
+        keep[p] = in ? -1 : 0;
+      }
       const float *w = d->w + ((gsize) (ky * k + kx) * ci) * co + co0;
-      for (int i = 0; i < ci; i++, w += co)
-        a = _mm512_fmadd_ps (_mm512_set1_ps (x[i]),
-            _mm512_maskz_loadu_ps (m, w), a);
+      for (int i = 0; i < ci; i++, w += co) {
+        __m512 w0 = _mm512_maskz_loadu_ps (m0, w);
+        __m512 w1 = _mm512_maskz_loadu_ps (m1, w + 16), v;
+#define TAP(p, lo, hi) \
+        v = _mm512_set1_ps (x[p][i & keep[p]]); \
+        lo = _mm512_fmadd_ps (v, w0, lo); \
+        hi = _mm512_fmadd_ps (v, w1, hi);
+        TAP (0, a0, b0) TAP (1, a1, b1) TAP (2, a2, b2) TAP (3, a3, b3)
+#undef TAP
+      }
     }
   }
-  store16 (d->out + ((gsize) oy * d->ow + ox) * co + co0, a,
-      d->bias ? d->bias + co0 : NULL, c, m);
-}
-
-TARGET512 static void
-pixels_16 (const Direct *d, int oy, int ox, int co0, int n)
-{
-  pixel_16 (d, oy, ox, co0, MIN (n, 16));
-  if (n > 16)
-    pixel_16 (d, oy, ox, co0 + 16, n - 16);
+  const float *bias = d->bias ? d->bias + co0 : NULL;
+  const float *bias16 = bias && n > 16 ? bias + 16 : NULL;
+  __m512 lo[4] = { a0, a1, a2, a3 }, hi[4] = { b0, b1, b2, b3 };
+  for (int p = 0; p < 4; p++) {
+    float *o = d->out + ((gsize) oy * d->ow + xs[p]) * co + co0;
+    store16 (o, lo[p], bias, c, m0);
+    if (n > 16)
+      store16 (o + 16, hi[p], bias16, c, m1);
+  }
 }
 
 /* The @n (1..32) channels from co0 of row oy with AVX-512: the interior
  * [lo, hi) in 12-pixel blocks, the last one moved back to end at hi
  * (recomputing a few pixels, to the same bits, beats doing the rest one
- * by one), the borders and narrow interiors pixel by pixel. */
+ * by one), the borders and narrow interiors four pixels at a time. */
 TARGET512 static void
 avx512_row (const Direct *d, int oy, int lo, int hi, int co0, int n)
 {
@@ -376,10 +392,17 @@ avx512_row (const Direct *d, int oy, int lo, int hi, int co0, int n)
       block (d, oy, hi - R512, co0, n);
     ox = hi;
   }
-  for (int x = 0; x < lo; x++)
-    pixels_16 (d, oy, x, co0, n);
-  for (int x = ox; x < d->ow; x++)
-    pixels_16 (d, oy, x, co0, n);
+  /* the rest, [0, lo) and [ox, ow), four at a time (a last group of fewer
+   * repeats its last pixel) */
+  const int n_rest = lo + d->ow - ox;
+  for (int j = 0; j < n_rest; j += 4) {
+    int xs[4];
+    for (int p = 0; p < 4; p++) {
+      int q = MIN (j + p, n_rest - 1);
+      xs[p] = q < lo ? q : ox + q - lo;
+    }
+    pixels4 (d, oy, xs, co0, n);
+  }
 }
 
 /* 12 pixels x 8 channels from (oy, ox, co0), all taps inside the row: the

@@ -14,9 +14,7 @@ ae_cpu_pack_weight (const AeNode *nd, const float *w)
   const AeConvParams *c = &nd->p.conv;
   int k = c->kernel, ci = c->in_channels, co = c->out_channels;
   gboolean tr = nd->op == AE_OP_CONV_TRANSPOSE2D;
-  /* zeroed slack: the direct kernels' 16-wide loads of a last group of
-   * fewer channels read up to 15 floats past the last row */
-  float *p = g_new0 (float, (gsize) k * k * ci * co + 16);
+  float *p = g_new0 (float, (gsize) k * k * ci * co + AE_CPU_PACK_SLACK);
 
   for (int o = 0; o < co; o++)
     for (int i = 0; i < ci; i++)

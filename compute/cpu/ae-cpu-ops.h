@@ -13,7 +13,10 @@ typedef struct {
 } AeCpuIn;
 
 /* Weights repacked once per plan: conv2d → [kh][kw][cin][cout] (a K x Cout
- * GEMM operand); conv_transpose2d → the same order. */
+ * GEMM operand); conv_transpose2d → the same order. AE_CPU_PACK_SLACK
+ * zeroed floats follow: the AVX2 direct kernels' 16-wide loads of a last
+ * group of fewer channels read up to 15 floats past the last row. */
+#define AE_CPU_PACK_SLACK 16
 float *ae_cpu_pack_weight (const AeNode *node, const float *weight);
 
 /* The weights as ae_cpu_conv2d() and ae_cpu_conv_transpose2d() take them:

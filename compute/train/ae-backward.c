@@ -9,15 +9,28 @@
 #include <math.h>
 #include <string.h>
 
+/* A stride-1 conv padded to keep the frame size: its data gradient is the
+ * same conv, of dy, with the kernel flipped and its channels swapped. */
+static gboolean
+keeps_size (const AeConvParams *c)
+{
+  return c->stride == 1 && 2 * c->padding == c->dilation * (c->kernel - 1);
+}
+
 gsize
 ae_backward_conv_scratch (const AeNode *nd, AeShape in, AeShape out)
 {
   const AeConvParams *c = &nd->p.conv;
   gsize k2 = (gsize) c->kernel * c->kernel;
-  if (nd->op == AE_OP_CONV2D)
-    return ae_cpu_conv_is_pointwise (c) ? 0
-        : (gsize) out.h * out.w * k2 * in.c;
-  return (gsize) in.h * in.w * k2 * out.c;
+  if (nd->op != AE_OP_CONV2D)
+    return (gsize) in.h * in.w * k2 * out.c;
+  if (ae_cpu_conv_is_pointwise (c))
+    return 0;
+  gsize px = (gsize) out.h * out.w, cols = px * k2 * in.c;
+  if (keeps_size (c))           /* data_grad_as_conv() */
+    cols = MAX (cols, k2 * in.c * out.c + AE_CPU_PACK_SLACK +
+        px * MAX (k2 * out.c, (gsize) in.c));
+  return cols;
 }
 
 /* The adjoint of ae_cpu_im2col() over a @gh x @gw grid: adds every column
@@ -78,6 +91,46 @@ add_bias_grad (const float *dy, gsize n_px, int co, float *db)
       db[o] += dy[p * co + o];
 }
 
+/* dx += the data gradient of a conv that keeps_size(): a conv of dy with
+ * the kernel flipped and the channels swapped, on the direct kernels where
+ * they take it (into scratch, then added), else as one GEMM of K = taps·co.
+ * Either replaces a GEMM of K = co (mostly memory traffic at these channel
+ * counts) and a scatter through col2im. */
+static void
+data_grad_as_conv (const AeNode *nd, const float *dy, AeShape ys,
+    const float *w, float *dx, AeShape xs, float *scratch)
+{
+  const AeConvParams *c = &nd->p.conv;
+  const int k2 = c->kernel * c->kernel, ci = c->in_channels;
+  const int co = c->out_channels, P = xs.h * xs.w;
+  const gsize nw = (gsize) k2 * co * ci;
+  float *wf = scratch, *rest = scratch + nw + AE_CPU_PACK_SLACK;
+
+  /* [ky][kx][ci][co] → [k-1-ky][k-1-kx][co][ci], with the packing's slack */
+  for (int t = 0; t < k2; t++)
+    for (int i = 0; i < ci; i++)
+      for (int o = 0; o < co; o++)
+        wf[((gsize) (k2 - 1 - t) * co + o) * ci + i] =
+            w[((gsize) t * ci + i) * co + o];
+  memset (wf + nw, 0, AE_CPU_PACK_SLACK * sizeof (float));
+
+  AeNode adj = *nd;
+  adj.channels = ci;
+  adj.p.conv.in_channels = co;
+  adj.p.conv.out_channels = ci;
+  adj.p.conv.act = AE_ACT_NONE;
+  if (ci >= 8 && ae_cpu_direct_supported (&adj)) {
+    ae_cpu_conv2d_direct (NULL, &adj, (AeCpuIn) { dy, ys }, wf, NULL, NULL,
+        rest, xs);
+    for (gsize j = 0; j < (gsize) P * ci; j++)
+      dx[j] += rest[j];
+  } else {
+    ae_cpu_im2col (dy, ys, c, xs.w, 0, P, rest);
+    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, P, ci, k2 * co,
+        1.0f, rest, k2 * co, wf, ci, 1.0f, dx, ci);
+  }
+}
+
 static void
 conv2d_backward (const AeNode *nd, AeCpuIn x, const float *dy, AeShape ys,
     const float *w, float *dx, float *dw, float *cols)
@@ -101,6 +154,10 @@ conv2d_backward (const AeNode *nd, AeCpuIn x, const float *dy, AeShape ys,
       K, dy, co, 1.0f, dw, co);
   if (!dx)
     return;
+  if (keeps_size (c)) {
+    data_grad_as_conv (nd, dy, ys, w, dx, x.shape, cols);
+    return;
+  }
   /* dcols = dy · Wᵀ, then back to the pixels it came from */
   cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, P, K, co, 1.0f, dy,
       co, w, co, 0.0f, cols, K);

@@ -291,12 +291,10 @@ ae_trainer_init_weights (AeTrainer *t, guint64 seed)
   }
 }
 
-/* Training patches are small, so the engine's direct kernels' register
- * blocks cover little of each row and the border columns and channel
- * remainders they leave run pixel by pixel (a fifth to a quarter of a
- * dn-fast or dn-unet step at 64px). im2col + GEMM is faster there; thin
- * layers (fewer than 8 outputs, a GEMM with a tiny N) keep the direct dot
- * kernel, the only case with @thin weights. */
+/* conv2d on the engine's direct kernels where they take it (faster than
+ * im2col + GEMM on training patches too, now that their blocks cover all
+ * but the border pixels of a row), else im2col + GEMM; transposed convs
+ * as one GEMM + col2im. */
 static void
 run_conv (Worker *wk, const AeNode *nd, AeCpuIn in, const float *packed,
     const float *thin, const float *bias, float *out, AeShape os)
@@ -304,7 +302,7 @@ run_conv (Worker *wk, const AeNode *nd, AeCpuIn in, const float *packed,
   if (nd->op == AE_OP_CONV_TRANSPOSE2D)
     ae_backward_conv_transpose2d_forward (nd, in, packed, bias, out, os,
         wk->scratch);
-  else if (thin)
+  else if (ae_cpu_direct_supported (nd))
     ae_cpu_conv2d_direct (wk->serial, nd, in, packed, thin, bias, out, os);
   else
     ae_cpu_conv2d (wk->serial, nd, in, packed, bias, out, os, &wk->scratch);
