@@ -2,15 +2,16 @@
  * the columns gather the input under each output pixel; a transposed conv
  * scatters each input pixel to k x k outputs, so its columns gather the
  * output gradient over each input pixel the same way, and its forward is
- * conv2d's data gradient: one GEMM, then col2im. */
+ * conv2d's data gradient: one GEMM, then col2im. The data gradient of a
+ * conv2d that keeps the frame size is itself such a conv (flipped kernel,
+ * channels swapped) and runs on the engine's forward kernels. */
 #include "ae-backward.h"
 
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
 
-/* A stride-1 conv padded to keep the frame size: its data gradient is the
- * same conv, of dy, with the kernel flipped and its channels swapped. */
+/* A stride-1 conv padded to keep the frame size. */
 static gboolean
 keeps_size (const AeConvParams *c)
 {
