@@ -660,8 +660,8 @@ row_task (gpointer data, int oy, int worker)
 
 /* AE_CPU_CONV=avx2 keeps the direct kernels to AVX2, AE_CPU_CONV=gemm
  * forces im2col + sgemm (to compare paths and to test each of them). */
-static gboolean
-avx512_enabled (void)
+gboolean
+ae_cpu_use_avx512 (void)
 {
   static int cached = -1;
   if (cached < 0) {
@@ -729,7 +729,7 @@ ae_cpu_conv2d_direct (AeParallel *pool, const AeNode *nd, AeCpuIn in,
     AeShape os)
 {
   Job j = { {&nd->p.conv, in.data, in.shape.h, in.shape.w, packed, bias, out,
-          os.h, os.w}, thin, avx512_enabled ()
+          os.h, os.w}, thin, ae_cpu_use_avx512 ()
   };
   ae_parallel_run (pool, os.h, row_task, &j);
 }
@@ -738,6 +738,12 @@ ae_cpu_conv2d_direct (AeParallel *pool, const AeNode *nd, AeCpuIn in,
 
 gboolean
 ae_cpu_have_avx2 (void)
+{
+  return FALSE;
+}
+
+gboolean
+ae_cpu_use_avx512 (void)
 {
   return FALSE;
 }

@@ -53,6 +53,8 @@ void ae_cpu_simple_op (AeParallel *pool, const AeNode *node,
  * and FMA. @thin is ae_cpu_direct_pack_thin()'s repacking, needed (and
  * non-NULL) only for layers of fewer than 8 output channels. */
 gboolean ae_cpu_have_avx2 (void);
+/* AVX-512 kernels: the CPU has them and AE_CPU_CONV does not narrow. */
+gboolean ae_cpu_use_avx512 (void);
 gsize ae_cpu_activate_avx2 (float *x, gsize n, AeAct act);
 gboolean ae_cpu_direct_supported (const AeNode *node);
 float *ae_cpu_direct_pack_thin (const AeNode *node, const float *weight);

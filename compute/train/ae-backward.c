@@ -6,6 +6,7 @@
  * conv2d that keeps the frame size is itself such a conv (flipped kernel,
  * channels swapped) and runs on the engine's forward kernels. */
 #include "ae-backward.h"
+#include "ae-weight-grad.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -149,10 +150,12 @@ conv2d_backward (const AeNode *nd, AeCpuIn x, const float *dy, AeShape ys,
           dy, co, w, co, 1.0f, dx, K);
     return;
   }
-  ae_cpu_im2col (x.data, x.shape, c, ys.w, 0, ys.h * ys.w, cols);
-  /* dW (K x co) += colsᵀ · dy */
-  cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, K, co, P, 1.0f, cols,
-      K, dy, co, 1.0f, dw, co);
+  if (!ae_weight_grad_direct (nd, x, dy, ys, dw)) {
+    ae_cpu_im2col (x.data, x.shape, c, ys.w, 0, ys.h * ys.w, cols);
+    /* dW (K x co) += colsᵀ · dy */
+    cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, K, co, P, 1.0f,
+        cols, K, dy, co, 1.0f, dw, co);
+  }
   if (!dx)
     return;
   if (keeps_size (c)) {
