@@ -16,7 +16,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 
-#include <immintrin.h>
+#include "ae-cpu-avx512.h"
 #include <math.h>
 
 #define TARGET __attribute__ ((target ("avx2,fma")))
@@ -190,12 +190,11 @@ block_r16 (const Direct *d, int oy, int ox, int co0, int n)
   store8_upper (o + 5 * co + 8, a51, bias8, c, n);
 }
 
-#define TARGET512 __attribute__ ((target ("avx512f,avx2,fma")))
 #define R512 12                 /* output pixels per AVX-512 block */
 
 /* Stores the channels of @m with bias and the piecewise-linear
  * activations. */
-TARGET512 static inline void
+AE_TARGET_AVX512 static inline void
 store16 (float *dst, __m512 acc, const float *bias, const AeConvParams *c,
     __mmask16 m)
 {
@@ -212,18 +211,12 @@ store16 (float *dst, __m512 acc, const float *bias, const AeConvParams *c,
   _mm512_mask_storeu_ps (dst, m, acc);
 }
 
-/* The first @n lanes (none for n <= 0). */
-static inline __mmask16
-lanes (int n)
-{
-  return n >= 16 ? 0xffff : n <= 0 ? 0 : (__mmask16) ((1u << n) - 1);
-}
 
 /* 12 pixels from (oy, ox), all taps inside the row, x the @n (17..32)
  * channels from co0: two registers a pixel, the second masked to the
  * n - 16 channels that exist (a 24-channel layer uses 3/4 of the lanes,
  * in half the instructions of 8-wide AVX2). */
-TARGET512 static void
+AE_TARGET_AVX512 static void
 block_r12x32 (const Direct *d, int oy, int ox, int co0, int n)
 {
   const AeConvParams *c = d->c;
@@ -231,7 +224,7 @@ block_r12x32 (const Direct *d, int oy, int ox, int co0, int n)
   const int step = c->stride * ci;
   const int nx = c->dilation == 1 ? 1 : k;
   const int run = c->dilation == 1 ? k * ci : ci;
-  const __mmask16 m1 = lanes (n - 16);
+  const __mmask16 m1 = ae_lanes (n - 16);
   __m512 z = _mm512_setzero_ps ();
   __m512 a00 = z, a01 = z, a10 = z, a11 = z, a20 = z, a21 = z;
   __m512 a30 = z, a31 = z, a40 = z, a41 = z, a50 = z, a51 = z;
@@ -276,7 +269,7 @@ block_r12x32 (const Direct *d, int oy, int ox, int co0, int n)
 
 /* 12 pixels x the @n (1..16) channels from co0, one masked register a
  * pixel. */
-TARGET512 static void
+AE_TARGET_AVX512 static void
 block_r12x16 (const Direct *d, int oy, int ox, int co0, int n)
 {
   const AeConvParams *c = d->c;
@@ -284,7 +277,7 @@ block_r12x16 (const Direct *d, int oy, int ox, int co0, int n)
   const int step = c->stride * ci;
   const int nx = c->dilation == 1 ? 1 : k;
   const int run = c->dilation == 1 ? k * ci : ci;
-  const __mmask16 m = lanes (n);
+  const __mmask16 m = ae_lanes (n);
   __m512 a0 = _mm512_setzero_ps (), a1 = a0, a2 = a0, a3 = a0, a4 = a0;
   __m512 a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, aa = a0, ab = a0;
 
@@ -328,13 +321,13 @@ block_r12x16 (const Direct *d, int oy, int ox, int co0, int n)
  * zero changes no sum, so every pixel gets the bits a block would give it
  * (tiled frames equal whole ones). The eight independent accumulators keep
  * the FMA pipes busy where one pixel's chain would wait on each add. */
-TARGET512 static void
+AE_TARGET_AVX512 static void
 pixels4 (const Direct *d, int oy, const int *xs, int co0, int n)
 {
   static const float zero;
   const AeConvParams *c = d->c;
   const int ci = c->in_channels, co = c->out_channels, k = c->kernel;
-  const __mmask16 m0 = lanes (n), m1 = lanes (n - 16);
+  const __mmask16 m0 = ae_lanes (n), m1 = ae_lanes (n - 16);
   __m512 z = _mm512_setzero_ps ();
   __m512 a0 = z, a1 = z, a2 = z, a3 = z, b0 = z, b1 = z, b2 = z, b3 = z;
 
@@ -379,7 +372,7 @@ pixels4 (const Direct *d, int oy, const int *xs, int co0, int n)
  * [lo, hi) in 12-pixel blocks, the last one moved back to end at hi
  * (recomputing a few pixels, to the same bits, beats doing the rest one
  * by one), the borders and narrow interiors four pixels at a time. */
-TARGET512 static void
+AE_TARGET_AVX512 static void
 avx512_row (const Direct *d, int oy, int lo, int hi, int co0, int n)
 {
   void (*block) (const Direct *, int, int, int, int) =

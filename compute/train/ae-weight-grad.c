@@ -7,17 +7,10 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 
-#include <immintrin.h>
+#include "ae-cpu-avx512.h"
 
-#define TARGET512 __attribute__ ((target ("avx512f,avx2,fma")))
 #define IB 12                   /* input channels per register block */
 
-/* The first @n lanes (none for n <= 0). */
-static inline __mmask16
-lanes (int n)
-{
-  return n >= 16 ? 0xffff : n <= 0 ? 0 : (__mmask16) ((1u << n) - 1);
-}
 
 /* The output range [lo, hi) whose tap at offset @off (tap index · dilation
  * - padding) falls inside an input of @in, for stride @s. */
@@ -33,13 +26,13 @@ valid_range (int off, int s, int in, int out, int *lo, int *hi)
 /* dw[t][i0..i0+IB)[o0..o0+n) += the block's sums; rows past @ni (clamped
  * reads of the last real channel) are dropped. @two: n > 16, two registers
  * a row (a compile-time constant after inlining). */
-TARGET512 static inline __attribute__ ((always_inline)) void
+AE_TARGET_AVX512 static inline __attribute__ ((always_inline)) void
 block (const AeConvParams *c, const float *x, AeShape xs, const float *dy,
     AeShape ys, int ky, int kx, int i0, int ni, int o0, int n, float *dw,
     gboolean two)
 {
   const int ci = xs.c, co = ys.c, s = c->stride;
-  const __mmask16 m0 = lanes (n), m1 = lanes (n - 16);
+  const __mmask16 m0 = ae_lanes (n), m1 = ae_lanes (n - 16);
   int oy0, oy1, ox0, ox1;
   valid_range (ky * c->dilation - c->padding, s, xs.h, ys.h, &oy0, &oy1);
   valid_range (kx * c->dilation - c->padding, s, xs.w, ys.w, &ox0, &ox1);
@@ -83,7 +76,7 @@ block (const AeConvParams *c, const float *x, AeShape xs, const float *dy,
   }
 }
 
-TARGET512 static void
+AE_TARGET_AVX512 static void
 weight_grad (const AeConvParams *c, AeCpuIn x, const float *dy, AeShape ys,
     float *dw)
 {
