@@ -5,7 +5,7 @@
 # cosine schedule restarted at each resume with a longer --steps).
 #
 # Usage: models/train-models.sh WORKDIR [MODEL...]
-#   MODEL: denoise-luma-fast denoise-rgb-fast superres-x2-luma-fast
+#   MODEL: denoise-luma denoise-luma-fast denoise-rgb-fast superres-x2-luma-fast
 #          superres-x2-luma superres-x3-luma-fast superres-x4-luma-fast
 #          anomaly-vtest (default: all)
 # Needs a build (ae-train in build/tools), Debian's plasma-workspace-wallpapers
@@ -15,7 +15,7 @@ set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 work=${1:?usage: train-models.sh WORKDIR [MODEL...]}
 shift
-models=${*:-denoise-luma-fast denoise-rgb-fast superres-x2-luma-fast superres-x2-luma superres-x3-luma-fast superres-x4-luma-fast anomaly-vtest}
+models=${*:-denoise-luma denoise-luma-fast denoise-rgb-fast superres-x2-luma-fast superres-x2-luma superres-x3-luma-fast superres-x4-luma-fast anomaly-vtest}
 train=${AE_TRAIN:-$src/build/tools/ae-train}
 train400=${TRAIN400:-$src/../shared/data/train400}
 mkdir -p "$work/wall"
@@ -30,6 +30,13 @@ done
 
 for m in $models; do
   case $m in
+    denoise-luma)
+      # run as 100000 steps, then resumed from its step-8000 checkpoint
+      # with --steps 30000 (the cosine schedule shortened from there)
+      "$train" --task denoise --preset dn-wide --data "$train400" \
+        --data "$work/wall" --steps 30000 --batch 16 --patch 64 \
+        --sigma 0,55 --poisson 0.2 --lr 5e-4 --seed 1 --threads 2 \
+        -o "$work/$m.safetensors" ;;
     denoise-luma-fast)
       # run as 80000 steps, then resumed from its step-79500 checkpoint
       # with --steps 160000 (a second cosine cycle)
