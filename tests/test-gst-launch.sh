@@ -73,15 +73,19 @@ expect_error "caps aesuperres cannot produce" "can't handle caps" $src ! \
   aesuperres model="$fx/espcn2.safetensors" ! \
   video/x-raw,width=50,height=50 ! fakesink
 
+# shipped MODEL: true when models/MODEL.safetensors exists, else a SKIP
+shipped () {
+  [ -f "$root/models/$1.safetensors" ] && return 0
+  n=$((n + 1))
+  echo "ok $n # SKIP models/$1.safetensors is not shipped yet"
+  return 1
+}
+
 # the shipped models, by their default names, on the CPU
 for m in denoise-luma-fast:aedenoise superres-x2-luma-fast:aesuperres; do
   model=${m%%:*}
   element=${m#*:}
-  if [ ! -f "$root/models/$model.safetensors" ]; then
-    n=$((n + 1))
-    echo "ok $n # SKIP $element: models/$model.safetensors is not shipped yet"
-    continue
-  fi
+  shipped $model || continue
   AE_MODEL_PATH=$root/models AE_DEVICE=cpu expect_ok \
     "$element with its default model ($model) at 320x240" $src ! \
     video/x-raw,format=I420,width=320,height=240 ! aenoise sigma=20 ! \
@@ -91,11 +95,7 @@ done
 # the input's
 for scale in 3 4; do
   model=superres-x$scale-luma-fast
-  if [ ! -f "$root/models/$model.safetensors" ]; then
-    n=$((n + 1))
-    echo "ok $n # SKIP models/$model.safetensors is not shipped yet"
-    continue
-  fi
+  shipped $model || continue
   AE_MODEL_PATH=$root/models AE_DEVICE=cpu expect_ok \
     "aesuperres model=$model at 160x120" $src ! \
     video/x-raw,format=I420,width=160,height=120 ! \
@@ -103,13 +103,10 @@ for scale in 3 4; do
     video/x-raw,width=$((160 * scale)),height=$((120 * scale)) ! fakesink
 done
 # the quality denoiser, by name (on a GPU it is aedenoise's default)
-if [ -f "$root/models/denoise-luma.safetensors" ]; then
+if shipped denoise-luma; then
   AE_MODEL_PATH=$root/models AE_DEVICE=cpu expect_ok \
     "aedenoise model=denoise-luma at 160x120" $src ! \
     video/x-raw,format=I420,width=160,height=120 ! aenoise sigma=20 ! \
     aedenoise model=denoise-luma ! fakesink
-else
-  n=$((n + 1))
-  echo "ok $n # SKIP models/denoise-luma.safetensors is not shipped yet"
 fi
 echo "1..$n"

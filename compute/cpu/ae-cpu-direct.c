@@ -211,7 +211,6 @@ store16 (float *dst, __m512 acc, const float *bias, const AeConvParams *c,
   _mm512_mask_storeu_ps (dst, m, acc);
 }
 
-
 /* 12 pixels from (oy, ox), all taps inside the row, x the @n (17..32)
  * channels from co0: two registers a pixel, the second masked to the
  * n - 16 channels that exist (a 24-channel layer uses 3/4 of the lanes,
