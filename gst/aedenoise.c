@@ -65,7 +65,8 @@ static void gst_ae_denoise_get_property (GObject * object, guint prop_id,
     GValue * value, GParamSpec * pspec);
 static void gst_ae_denoise_before_transform (GstBaseTransform * trans,
     GstBuffer * buffer);
-static GstFlowReturn gst_ae_denoise_transform_frame (GstVideoFilter * filter,
+static gboolean gst_ae_denoise_needs_model (GstAeFilter * filter);
+static void gst_ae_denoise_finish_frame (GstAeFilter * filter,
     GstVideoFrame * in_frame, GstVideoFrame * out_frame);
 
 static void
@@ -74,7 +75,6 @@ gst_ae_denoise_class_init (GstAeDenoiseClass * klass)
   GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
   GstBaseTransformClass *trans_class = GST_BASE_TRANSFORM_CLASS (klass);
-  GstVideoFilterClass *vfilter_class = GST_VIDEO_FILTER_CLASS (klass);
   GstAeFilterClass *ae_class = GST_AE_FILTER_CLASS (klass);
 
   gobject_class->set_property = gst_ae_denoise_set_property;
@@ -103,8 +103,9 @@ gst_ae_denoise_class_init (GstAeDenoiseClass * klass)
 
   trans_class->before_transform =
       GST_DEBUG_FUNCPTR (gst_ae_denoise_before_transform);
-  vfilter_class->transform_frame =
-      GST_DEBUG_FUNCPTR (gst_ae_denoise_transform_frame);
+  gst_ae_filter_class_set_frame_funcs (ae_class,
+      GST_DEBUG_FUNCPTR (gst_ae_denoise_needs_model),
+      GST_DEBUG_FUNCPTR (gst_ae_denoise_finish_frame));
 }
 
 static void
@@ -193,30 +194,36 @@ gst_ae_denoise_blend (const GstVideoFrame * in, GstVideoFrame * out,
   }
 }
 
-static GstFlowReturn
-gst_ae_denoise_transform_frame (GstVideoFilter * filter,
-    GstVideoFrame * in_frame, GstVideoFrame * out_frame)
+static gdouble
+gst_ae_denoise_get_strength (GstAeDenoise * self)
 {
-  GstAeDenoise *self = GST_AE_DENOISE (filter);
-  GError *error = NULL;
   gdouble strength;
 
   GST_OBJECT_LOCK (self);
   strength = self->strength;
   GST_OBJECT_UNLOCK (self);
+  return strength;
+}
 
-  if (strength <= 0.0) {
-    gst_video_frame_copy (out_frame, in_frame);
-    return GST_FLOW_OK;
-  }
-  if (!gst_ae_filter_run (GST_AE_FILTER (self), in_frame, out_frame, &error)) {
-    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("%s", error->message), (NULL));
-    g_clear_error (&error);
-    return GST_FLOW_ERROR;
-  }
+/* strength 0 passes frames on without running the model */
+static gboolean
+gst_ae_denoise_needs_model (GstAeFilter * filter)
+{
+  return gst_ae_denoise_get_strength (GST_AE_DENOISE (filter)) > 0.0;
+}
+
+static void
+gst_ae_denoise_finish_frame (GstAeFilter * filter, GstVideoFrame * in_frame,
+    GstVideoFrame * out_frame)
+{
+  /* with frames in flight, a controlled strength has moved on to the next
+   * frame's time: back to this one's */
+  gst_ae_denoise_before_transform (GST_BASE_TRANSFORM (filter),
+      in_frame->buffer);
+  gdouble strength = gst_ae_denoise_get_strength (GST_AE_DENOISE (filter));
+
   if (strength < 1.0)
     gst_ae_denoise_blend (in_frame, out_frame,
-        gst_ae_filter_model_is_luma (GST_AE_FILTER (self)) ? 1 :
+        gst_ae_filter_model_is_luma (filter) ? 1 :
         GST_VIDEO_FRAME_N_PLANES (in_frame), strength);
-  return GST_FLOW_OK;
 }

@@ -12,11 +12,20 @@
  * from the `device` setting and replaced in start() if the engine's real
  * backend calls for the other one.
  *
- * Latency and QoS: a frame is processed within the chain function, so the
- * element holds no frames and adds no latency; the base class answers the
- * latency query with upstream's figures, which is the truth. QoS is on:
- * frames already late downstream are dropped before the expensive model
- * runs (the base class posts the QoS messages).
+ * Frames in flight: on a GPU the engine overlaps one frame's upload and
+ * download with the next one's compute when two frames are submitted
+ * before the first is waited for. For subclasses with frame funcs,
+ * generate_output() therefore submits each frame and returns the one
+ * before it, holding `frames-in-flight` - 1 frames; serialized events (EOS,
+ * caps, segment, gap...) push the held frames first, so nothing is
+ * reordered, and FLUSH_STOP and stop() drop them. On the CPU a frame is
+ * done within the chain function by the base class's usual path.
+ *
+ * Latency and QoS: the latency query adds the held frames' duration to
+ * upstream's figures (nothing on the CPU), and a latency message is posted
+ * when that changes (a lost GPU). QoS is on: frames already late
+ * downstream are dropped before the expensive model runs (the base class
+ * posts the QoS messages).
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -44,6 +53,16 @@ enum
 #define DEFAULT_DEVICE "auto"
 #define DEFAULT_TILE_SIZE 0
 #define DEFAULT_THREADS 0
+#define DEFAULT_FRAMES_IN_FLIGHT 2
+#define MAX_FRAMES_IN_FLIGHT 2  /* the engine's */
+
+/* A frame between its submission to the engine and its push. */
+typedef struct
+{
+  GstBuffer *inbuf, *outbuf;
+  GstVideoFrame in, out;
+  gboolean on_model;            /* submitted; else copied already */
+} GstAeFilterFrame;
 
 typedef struct
 {
@@ -53,6 +72,11 @@ typedef struct
   gchar *backend;
   gint tile_size;
   gint threads;
+  gint frames_in_flight;
+  /* frames held back (0 or frames_in_flight - 1) and the frame duration,
+   * for the latency query */
+  gint held;
+  GstClockTime frame_duration;
 
   /* the model: loaded by start() or earlier, on demand, by
    * gst_ae_filter_get_scale(); dropped when `model` changes and in stop().
@@ -69,8 +93,10 @@ typedef struct
   AeEngine *engine;
   AePlan *plan;
   gint plan_width, plan_height;
-  /* frames run and the time ae_plan_run took, for the element's overhead
-   * (logged at INFO in stop()) */
+  /* GstAeFilterFrame, oldest first */
+  GQueue queue;
+  /* frames run and the time spent in the engine's calls, for the
+   * element's overhead (logged at INFO in stop()) */
   guint64 n_frames;
   gint64 engine_us;
 } GstAeFilterPrivate;
@@ -91,6 +117,17 @@ static gboolean gst_ae_filter_stop (GstBaseTransform * trans);
 static gboolean gst_ae_filter_set_info (GstVideoFilter * filter,
     GstCaps * incaps, GstVideoInfo * in_info, GstCaps * outcaps,
     GstVideoInfo * out_info);
+static GstFlowReturn gst_ae_filter_generate_output (GstBaseTransform * trans,
+    GstBuffer ** outbuf);
+static gboolean gst_ae_filter_sink_event (GstBaseTransform * trans,
+    GstEvent * event);
+static gboolean gst_ae_filter_query (GstBaseTransform * trans,
+    GstPadDirection direction, GstQuery * query);
+static GstFlowReturn gst_ae_filter_transform_frame (GstVideoFilter * filter,
+    GstVideoFrame * in, GstVideoFrame * out);
+static void gst_ae_filter_drop_queue (GstAeFilter * self);
+static GstFlowReturn gst_ae_filter_drain (GstAeFilter * self);
+static void gst_ae_filter_update_held (GstAeFilter * self);
 
 static void
 gst_ae_filter_class_init (GstAeFilterClass * klass)
@@ -138,6 +175,10 @@ gst_ae_filter_class_init (GstAeFilterClass * klass)
 
   trans_class->start = GST_DEBUG_FUNCPTR (gst_ae_filter_start);
   trans_class->stop = GST_DEBUG_FUNCPTR (gst_ae_filter_stop);
+  trans_class->generate_output =
+      GST_DEBUG_FUNCPTR (gst_ae_filter_generate_output);
+  trans_class->sink_event = GST_DEBUG_FUNCPTR (gst_ae_filter_sink_event);
+  trans_class->query = GST_DEBUG_FUNCPTR (gst_ae_filter_query);
   vfilter_class->set_info = GST_DEBUG_FUNCPTR (gst_ae_filter_set_info);
 
   klass->task = AE_TASK_DENOISE;
@@ -156,6 +197,9 @@ gst_ae_filter_init (GstAeFilter * self)
   priv->device = g_strdup (DEFAULT_DEVICE);
   priv->tile_size = DEFAULT_TILE_SIZE;
   priv->threads = DEFAULT_THREADS;
+  priv->frames_in_flight = DEFAULT_FRAMES_IN_FLIGHT;
+  priv->frame_duration = GST_CLOCK_TIME_NONE;
+  g_queue_init (&priv->queue);
   g_mutex_init (&priv->model_lock);
   gst_base_transform_set_qos_enabled (GST_BASE_TRANSFORM (self), TRUE);
 }
@@ -188,6 +232,33 @@ gst_ae_filter_class_install_model_property (GstAeFilterClass * klass)
           blurb, DEFAULT_MODEL, G_PARAM_READWRITE | G_PARAM_STATIC_NAME |
           G_PARAM_STATIC_NICK | GST_PARAM_MUTABLE_READY));
   g_free (blurb);
+}
+
+void
+gst_ae_filter_class_set_frame_funcs (GstAeFilterClass * klass,
+    gboolean (*needs_model) (GstAeFilter * self),
+    void (*finish) (GstAeFilter * self, GstVideoFrame * in,
+        GstVideoFrame * out))
+{
+  g_return_if_fail (finish != NULL);
+
+  klass->frame_needs_model = needs_model;
+  klass->finish_frame = finish;
+  GST_VIDEO_FILTER_CLASS (klass)->transform_frame =
+      GST_DEBUG_FUNCPTR (gst_ae_filter_transform_frame);
+  if (!G_OBJECT_CLASS (klass)->set_property) {
+    G_OBJECT_CLASS (klass)->set_property = gst_ae_filter_set_property;
+    G_OBJECT_CLASS (klass)->get_property = gst_ae_filter_get_property;
+  }
+  g_object_class_install_property (G_OBJECT_CLASS (klass),
+      GST_AE_FILTER_PROP_FRAMES_IN_FLIGHT,
+      g_param_spec_int ("frames-in-flight", "Frames in flight",
+          "Frames a GPU backend works on at once: 2 overlaps one frame's "
+          "upload and download with the next one's compute and holds one "
+          "frame back (added to the latency), 1 gives the least latency; "
+          "the CPU backend does one frame at a time", 1, MAX_FRAMES_IN_FLIGHT,
+          DEFAULT_FRAMES_IN_FLIGHT, G_PARAM_READWRITE |
+          G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
 }
 
 static void
@@ -247,6 +318,9 @@ gst_ae_filter_set_property (GObject * object, guint prop_id,
     case PROP_THREADS:
       priv->threads = g_value_get_int (value);
       break;
+    case GST_AE_FILTER_PROP_FRAMES_IN_FLIGHT:
+      priv->frames_in_flight = g_value_get_int (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -278,6 +352,9 @@ gst_ae_filter_get_property (GObject * object, guint prop_id, GValue * value,
       break;
     case PROP_THREADS:
       g_value_set_int (value, priv->threads);
+      break;
+    case GST_AE_FILTER_PROP_FRAMES_IN_FLIGHT:
+      g_value_set_int (value, priv->frames_in_flight);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -540,11 +617,13 @@ gst_ae_filter_stop (GstBaseTransform * trans)
   GstAeFilterPrivate *priv = gst_ae_filter_get_instance_private (self);
 
   if (priv->n_frames)
-    GST_INFO_OBJECT (self, "%" G_GUINT64_FORMAT " frames, engine (frame "
-        "conversion and model) %.3f ms/frame", priv->n_frames,
+    GST_INFO_OBJECT (self, "%" G_GUINT64_FORMAT " frames, %.3f ms/frame "
+        "in the engine's calls (frame conversion and model, less what ran "
+        "while the element did other work)", priv->n_frames,
         priv->engine_us / 1e3 / priv->n_frames);
   priv->n_frames = 0;
   priv->engine_us = 0;
+  gst_ae_filter_drop_queue (self);
   g_clear_pointer (&priv->plan, ae_plan_free);
   g_clear_pointer (&priv->engine, ae_engine_free);
   g_mutex_lock (&priv->model_lock);
@@ -555,6 +634,8 @@ gst_ae_filter_stop (GstBaseTransform * trans)
   priv->plan_width = priv->plan_height = 0;
   GST_OBJECT_LOCK (self);
   g_clear_pointer (&priv->backend, g_free);
+  priv->held = 0;
+  priv->frame_duration = GST_CLOCK_TIME_NONE;
   GST_OBJECT_UNLOCK (self);
   return TRUE;
 }
@@ -668,13 +749,18 @@ gst_ae_filter_set_info (GstVideoFilter * filter, GstCaps * incaps,
 
   gint width = GST_VIDEO_INFO_WIDTH (in_info);
   gint height = GST_VIDEO_INFO_HEIGHT (in_info);
+  GST_OBJECT_LOCK (self);
+  priv->frame_duration = GST_VIDEO_INFO_FPS_N (in_info) > 0 ?
+      gst_util_uint64_scale_int (GST_SECOND, GST_VIDEO_INFO_FPS_D (in_info),
+      GST_VIDEO_INFO_FPS_N (in_info)) : GST_CLOCK_TIME_NONE;
+  tile_size = priv->tile_size;
+  GST_OBJECT_UNLOCK (self);
   if (priv->plan && priv->plan_width == width && priv->plan_height == height)
     return TRUE;
 
-  GST_OBJECT_LOCK (self);
-  tile_size = priv->tile_size;
-  GST_OBJECT_UNLOCK (self);
-
+  /* frames still queued on the old plan (a renegotiation upstream did not
+   * announce with an event) go first */
+  gst_ae_filter_drain (self);
   g_clear_pointer (&priv->plan, ae_plan_free);
   AePlanParams params = {
     .width = width,
@@ -688,13 +774,15 @@ gst_ae_filter_set_info (GstVideoFilter * filter, GstCaps * incaps,
   }
   priv->plan_width = width;
   priv->plan_height = height;
+  gst_ae_filter_update_held (self);
   GST_DEBUG_OBJECT (self, "planned %dx%d: tile %d, %d tiles", width, height,
       ae_plan_get_tile_size (priv->plan), ae_plan_get_n_tiles (priv->plan));
   return TRUE;
 }
 
-gboolean
-gst_ae_filter_run (GstAeFilter * self, GstVideoFrame * in,
+/* Submits @in to the plan, to write @out. */
+static gboolean
+gst_ae_filter_submit (GstAeFilter * self, GstVideoFrame * in,
     GstVideoFrame * out, GError ** error)
 {
   GstAeFilterPrivate *priv = gst_ae_filter_get_instance_private (self);
@@ -709,9 +797,24 @@ gst_ae_filter_run (GstAeFilter * self, GstVideoFrame * in,
     return FALSE;
   }
   gint64 t0 = g_get_monotonic_time ();
-  if (!ae_plan_run (priv->plan, &fin, &fout, error))
-    return FALSE;
+  gboolean ok = ae_plan_submit (priv->plan, &fin, &fout, error);
   priv->engine_us += g_get_monotonic_time () - t0;
+  return ok;
+}
+
+/* Waits for the oldest submitted frame, @in into @out, and copies the
+ * chroma a luma model leaves. */
+static gboolean
+gst_ae_filter_wait (GstAeFilter * self, GstVideoFrame * in,
+    GstVideoFrame * out, GError ** error)
+{
+  GstAeFilterPrivate *priv = gst_ae_filter_get_instance_private (self);
+
+  gint64 t0 = g_get_monotonic_time ();
+  gboolean ok = ae_plan_wait (priv->plan, error);
+  priv->engine_us += g_get_monotonic_time () - t0;
+  if (!ok)
+    return FALSE;
   priv->n_frames++;
 
   /* a luma model leaves the chroma: it is copied only between frames of
@@ -722,6 +825,281 @@ gst_ae_filter_run (GstAeFilter * self, GstVideoFrame * in,
       GST_VIDEO_FRAME_HEIGHT (in) == GST_VIDEO_FRAME_HEIGHT (out)) {
     for (guint p = 1; p < GST_VIDEO_FRAME_N_PLANES (in); p++)
       gst_video_frame_copy_plane (out, in, p);
+  }
+  return TRUE;
+}
+
+gboolean
+gst_ae_filter_run (GstAeFilter * self, GstVideoFrame * in,
+    GstVideoFrame * out, GError ** error)
+{
+  GstAeFilterPrivate *priv = gst_ae_filter_get_instance_private (self);
+
+  g_return_val_if_fail (g_queue_is_empty (&priv->queue), FALSE);
+  return gst_ae_filter_submit (self, in, out, error)
+      && gst_ae_filter_wait (self, in, out, error);
+}
+
+/* Starts a frame of a subclass with frame funcs: submits it, or copies
+ * @in to @out when the subclass says the model need not run. */
+static gboolean
+gst_ae_filter_begin_frame (GstAeFilter * self, GstVideoFrame * in,
+    GstVideoFrame * out, gboolean * on_model, GError ** error)
+{
+  GstAeFilterClass *klass = GST_AE_FILTER_GET_CLASS (self);
+
+  *on_model = !klass->frame_needs_model || klass->frame_needs_model (self);
+  if (*on_model)
+    return gst_ae_filter_submit (self, in, out, error);
+  if (gst_video_frame_copy (out, in))
+    return TRUE;
+  g_set_error_literal (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FAILED,
+      "cannot copy the frame");
+  return FALSE;
+}
+
+/* Completes the oldest frame begun. */
+static gboolean
+gst_ae_filter_end_frame (GstAeFilter * self, GstVideoFrame * in,
+    GstVideoFrame * out, gboolean on_model, GError ** error)
+{
+  if (!on_model)
+    return TRUE;
+  if (!gst_ae_filter_wait (self, in, out, error))
+    return FALSE;
+  GST_AE_FILTER_GET_CLASS (self)->finish_frame (self, in, out);
+  return TRUE;
+}
+
+/* One frame at a time (the CPU, or `frames-in-flight` 1). */
+static GstFlowReturn
+gst_ae_filter_transform_frame (GstVideoFilter * filter, GstVideoFrame * in,
+    GstVideoFrame * out)
+{
+  GstAeFilter *self = GST_AE_FILTER (filter);
+  GError *error = NULL;
+  gboolean on_model;
+
+  if (!gst_ae_filter_begin_frame (self, in, out, &on_model, &error) ||
+      !gst_ae_filter_end_frame (self, in, out, on_model, &error)) {
+    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("%s", error->message), (NULL));
+    g_clear_error (&error);
+    return GST_FLOW_ERROR;
+  }
+  return GST_FLOW_OK;
+}
+
+static void
+gst_ae_filter_frame_free (GstAeFilterFrame * f)
+{
+  gst_video_frame_unmap (&f->in);
+  gst_video_frame_unmap (&f->out);
+  gst_buffer_unref (f->inbuf);
+  if (f->outbuf)
+    gst_buffer_unref (f->outbuf);
+  g_free (f);
+}
+
+/* Gets @inbuf an output buffer, maps both and begins the frame on the
+ * queue. Takes @inbuf. */
+static GstFlowReturn
+gst_ae_filter_queue_frame (GstAeFilter * self, GstBuffer * inbuf)
+{
+  GstBaseTransform *trans = GST_BASE_TRANSFORM (self);
+  GstVideoFilter *filter = GST_VIDEO_FILTER (self);
+  GstAeFilterPrivate *priv = gst_ae_filter_get_instance_private (self);
+  /* the frames hold no reference: outbuf stays writable for metas */
+  const GstMapFlags flags = (GstMapFlags) GST_VIDEO_FRAME_MAP_FLAG_NO_REF;
+  GstBuffer *outbuf = NULL;
+  GError *error = NULL;
+  GstFlowReturn ret;
+
+  if (!filter->negotiated) {
+    gst_buffer_unref (inbuf);
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, (NULL),
+        ("a buffer before the format was negotiated"));
+    return GST_FLOW_NOT_NEGOTIATED;
+  }
+  ret = GST_BASE_TRANSFORM_GET_CLASS (trans)->prepare_output_buffer (trans,
+      inbuf, &outbuf);
+  if (ret != GST_FLOW_OK || !outbuf) {
+    gst_buffer_unref (inbuf);
+    return ret != GST_FLOW_OK ? ret : GST_FLOW_ERROR;
+  }
+
+  GstAeFilterFrame *f = g_new0 (GstAeFilterFrame, 1);
+  f->inbuf = inbuf;
+  f->outbuf = outbuf;
+  if (!gst_video_frame_map (&f->in, &filter->in_info, inbuf,
+          (GstMapFlags) (GST_MAP_READ | flags))) {
+    gst_buffer_unref (inbuf);
+    gst_buffer_unref (outbuf);
+    g_free (f);
+    GST_ELEMENT_ERROR (self, STREAM, FAILED, (NULL),
+        ("cannot map the input frame"));
+    return GST_FLOW_ERROR;
+  }
+  if (!gst_video_frame_map (&f->out, &filter->out_info, outbuf,
+          (GstMapFlags) (GST_MAP_WRITE | flags))) {
+    gst_video_frame_unmap (&f->in);
+    gst_buffer_unref (inbuf);
+    gst_buffer_unref (outbuf);
+    g_free (f);
+    GST_ELEMENT_ERROR (self, STREAM, FAILED, (NULL),
+        ("cannot map the output frame"));
+    return GST_FLOW_ERROR;
+  }
+  if (!gst_ae_filter_begin_frame (self, &f->in, &f->out, &f->on_model,
+          &error)) {
+    gst_ae_filter_frame_free (f);
+    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("%s", error->message), (NULL));
+    g_clear_error (&error);
+    return GST_FLOW_ERROR;
+  }
+  g_queue_push_tail (&priv->queue, f);
+  return GST_FLOW_OK;
+}
+
+/* Completes the oldest queued frame into @outbuf. */
+static GstFlowReturn
+gst_ae_filter_pop_frame (GstAeFilter * self, GstBuffer ** outbuf)
+{
+  GstAeFilterPrivate *priv = gst_ae_filter_get_instance_private (self);
+  GstAeFilterFrame *f = g_queue_pop_head (&priv->queue);
+  GError *error = NULL;
+
+  if (!gst_ae_filter_end_frame (self, &f->in, &f->out, f->on_model, &error)) {
+    gst_ae_filter_frame_free (f);
+    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("%s", error->message), (NULL));
+    g_clear_error (&error);
+    return GST_FLOW_ERROR;
+  }
+  *outbuf = g_steal_pointer (&f->outbuf);
+  gst_ae_filter_frame_free (f);
+  return GST_FLOW_OK;
+}
+
+/* Drops the queued frames (flush, stop), once the engine is done with
+ * them. */
+static void
+gst_ae_filter_drop_queue (GstAeFilter * self)
+{
+  GstAeFilterPrivate *priv = gst_ae_filter_get_instance_private (self);
+  GstAeFilterFrame *f;
+
+  while ((f = g_queue_pop_head (&priv->queue))) {
+    if (f->on_model)
+      ae_plan_wait (priv->plan, NULL);
+    gst_ae_filter_frame_free (f);
+  }
+}
+
+/* Pushes the queued frames. */
+static GstFlowReturn
+gst_ae_filter_drain (GstAeFilter * self)
+{
+  GstAeFilterPrivate *priv = gst_ae_filter_get_instance_private (self);
+  GstFlowReturn ret = GST_FLOW_OK;
+
+  while (ret == GST_FLOW_OK && !g_queue_is_empty (&priv->queue)) {
+    GstBuffer *buf;
+    ret = gst_ae_filter_pop_frame (self, &buf);
+    if (ret == GST_FLOW_OK)
+      ret = gst_pad_push (GST_BASE_TRANSFORM_SRC_PAD (self), buf);
+  }
+  if (ret != GST_FLOW_OK) {
+    GST_DEBUG_OBJECT (self, "draining: %s", gst_flow_get_name (ret));
+    gst_ae_filter_drop_queue (self);
+  }
+  return ret;
+}
+
+/* Sets how many frames the element holds back: frames-in-flight - 1 for a
+ * subclass with frame funcs on a GPU, else none; posts a latency message
+ * when that changes. */
+static void
+gst_ae_filter_update_held (GstAeFilter * self)
+{
+  GstAeFilterPrivate *priv = gst_ae_filter_get_instance_private (self);
+  gboolean pipelined = GST_AE_FILTER_GET_CLASS (self)->finish_frame &&
+      priv->plan && ae_plan_is_on_device (priv->plan);
+  gboolean changed;
+
+  GST_OBJECT_LOCK (self);
+  gint held = pipelined ? priv->frames_in_flight - 1 : 0;
+  changed = held != priv->held;
+  priv->held = held;
+  GST_OBJECT_UNLOCK (self);
+  if (changed) {
+    GST_INFO_OBJECT (self, "%d frame(s) in flight", held + 1);
+    gst_element_post_message (GST_ELEMENT (self),
+        gst_message_new_latency (GST_OBJECT (self)));
+  }
+}
+
+static GstFlowReturn
+gst_ae_filter_generate_output (GstBaseTransform * trans, GstBuffer ** outbuf)
+{
+  GstAeFilter *self = GST_AE_FILTER (trans);
+  GstAeFilterPrivate *priv = gst_ae_filter_get_instance_private (self);
+  GstBuffer *inbuf;
+  GstFlowReturn ret;
+
+  gst_ae_filter_update_held (self);
+  GST_OBJECT_LOCK (self);
+  guint held = priv->held;
+  GST_OBJECT_UNLOCK (self);
+  if (held == 0 && g_queue_is_empty (&priv->queue))
+    return GST_BASE_TRANSFORM_CLASS (parent_class)->generate_output (trans,
+        outbuf);
+
+  /* called again until it gives no buffer: at most one per call */
+  *outbuf = NULL;
+  inbuf = g_steal_pointer (&trans->queued_buf);
+  if (inbuf && (ret = gst_ae_filter_queue_frame (self, inbuf)) != GST_FLOW_OK)
+    return ret;
+  if (g_queue_get_length (&priv->queue) > held)
+    return gst_ae_filter_pop_frame (self, outbuf);
+  return GST_FLOW_OK;
+}
+
+static gboolean
+gst_ae_filter_sink_event (GstBaseTransform * trans, GstEvent * event)
+{
+  GstAeFilter *self = GST_AE_FILTER (trans);
+
+  /* what follows the held frames in the stream follows them out */
+  if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_STOP)
+    gst_ae_filter_drop_queue (self);
+  else if (GST_EVENT_IS_SERIALIZED (event))
+    gst_ae_filter_drain (self);
+  return GST_BASE_TRANSFORM_CLASS (parent_class)->sink_event (trans, event);
+}
+
+static gboolean
+gst_ae_filter_query (GstBaseTransform * trans, GstPadDirection direction,
+    GstQuery * query)
+{
+  GstAeFilter *self = GST_AE_FILTER (trans);
+  GstAeFilterPrivate *priv = gst_ae_filter_get_instance_private (self);
+  GstClockTime extra = 0;
+
+  if (!GST_BASE_TRANSFORM_CLASS (parent_class)->query (trans, direction,
+          query))
+    return FALSE;
+  if (direction != GST_PAD_SRC || GST_QUERY_TYPE (query) != GST_QUERY_LATENCY)
+    return TRUE;
+
+  GST_OBJECT_LOCK (self);
+  if (priv->held > 0 && GST_CLOCK_TIME_IS_VALID (priv->frame_duration))
+    extra = priv->held * priv->frame_duration;
+  GST_OBJECT_UNLOCK (self);
+  if (extra > 0) {
+    GstClockTime min, max;
+    gboolean live;
+    gst_query_parse_latency (query, &live, &min, &max);
+    gst_query_set_latency (query, live, min + extra,
+        GST_CLOCK_TIME_IS_VALID (max) ? max + extra : max);
   }
   return TRUE;
 }

@@ -5,7 +5,11 @@
  * `threads`): the model and engine are opened in start(), planned for the
  * negotiated size in set_info(), and freed in stop(). A subclass sets
  * GstAeFilterClass.task and .default_model in its class_init and adds only
- * its task logic, calling gst_ae_filter_run() from transform_frame.
+ * its task logic: a subclass whose output is the model's output (denoise,
+ * superres) gives gst_ae_filter_class_set_frame_funcs() its per-frame
+ * hooks and the base class runs its frames, keeping up to
+ * `frames-in-flight` of them queued on a GPU; one that only looks at the
+ * model's output (anomaly) calls gst_ae_filter_run() itself.
  */
 #pragma once
 
@@ -41,6 +45,11 @@ struct _GstAeFilterClass
   const char *default_model;
   const char *default_model_fast;
 
+  /* Set by gst_ae_filter_class_set_frame_funcs(). */
+  gboolean (*frame_needs_model) (GstAeFilter * self);
+  void (*finish_frame) (GstAeFilter * self, GstVideoFrame * in,
+      GstVideoFrame * out);
+
   gpointer padding[GST_PADDING];
 };
 
@@ -48,10 +57,26 @@ struct _GstAeFilterClass
  * gst_ae_filter_class_install_model_property(); its set_property and
  * get_property pass ids they do not know on to the parent class. */
 #define GST_AE_FILTER_PROP_MODEL 0x1000
+/* Property id of `frames-in-flight` (gst_ae_filter_class_set_frame_funcs). */
+#define GST_AE_FILTER_PROP_FRAMES_IN_FLIGHT 0x1001
 
 /* Installs on @klass (a subclass) the `model` property with a blurb that
  * names its default models; set default_model[_fast] first. */
 void gst_ae_filter_class_install_model_property (GstAeFilterClass * klass);
+
+/* Makes the base class run the subclass's frames (as its transform_frame)
+ * and installs the `frames-in-flight` property. Per frame, in order:
+ * @needs_model (NULL: always) says whether the model runs; if not, the
+ * input is copied to the output and @finish is skipped. Otherwise the model
+ * writes the output (chroma as gst_ae_filter_run() leaves it) and @finish
+ * completes it. On a GPU backend up to
+ * `frames-in-flight` frames are in the engine at once, so a frame is
+ * pushed when the next one has been submitted (or at EOS, a caps change
+ * or any other serialized event); the latency query adds the frames held. */
+void gst_ae_filter_class_set_frame_funcs (GstAeFilterClass * klass,
+    gboolean (*needs_model) (GstAeFilter * self),
+    void (*finish) (GstAeFilter * self, GstVideoFrame * in,
+        GstVideoFrame * out));
 
 /* Maps @vframe onto @out: GRAY8 and the RGB family become the matching
  * AeFrameFormat; I420, NV12 and Y444 become the YUV frame formats with
@@ -64,7 +89,7 @@ gboolean gst_ae_filter_map_frame (GstVideoFrame * vframe, AeFrame * out);
 gboolean gst_ae_filter_format_is_yuv (const GstVideoFormatInfo * finfo);
 
 /* Runs the plan on @in into @out (both of the negotiated format; @out is
- * scale times larger). For YUV with a luma model it copies the chroma
+ * scale times larger), for subclasses without frame funcs. For YUV with a luma model it copies the chroma
  * planes of @in into @out when both frames have the same size (else the
  * caller fills them); RGB models write the chroma themselves. Streaming
  * thread only. FALSE with @error set on failure (the caller posts the

@@ -65,8 +65,8 @@ static GstCaps *gst_ae_superres_fixate_caps (GstBaseTransform * trans,
 static gboolean gst_ae_superres_set_info (GstVideoFilter * filter,
     GstCaps * incaps, GstVideoInfo * in_info, GstCaps * outcaps,
     GstVideoInfo * out_info);
-static GstFlowReturn gst_ae_superres_transform_frame (GstVideoFilter *
-    filter, GstVideoFrame * in_frame, GstVideoFrame * out_frame);
+static void gst_ae_superres_finish_frame (GstAeFilter * filter,
+    GstVideoFrame * in_frame, GstVideoFrame * out_frame);
 
 static void
 gst_ae_superres_class_init (GstAeSuperresClass * klass)
@@ -90,13 +90,13 @@ gst_ae_superres_class_init (GstAeSuperresClass * klass)
       GST_DEBUG_FUNCPTR (gst_ae_superres_transform_caps);
   trans_class->fixate_caps = GST_DEBUG_FUNCPTR (gst_ae_superres_fixate_caps);
   vfilter_class->set_info = GST_DEBUG_FUNCPTR (gst_ae_superres_set_info);
-  vfilter_class->transform_frame =
-      GST_DEBUG_FUNCPTR (gst_ae_superres_transform_frame);
 
   ae_class->task = AE_TASK_SUPERRES;
   ae_class->default_model = "superres-x2-luma.safetensors";
   ae_class->default_model_fast = "superres-x2-luma-fast.safetensors";
   gst_ae_filter_class_install_model_property (ae_class);
+  gst_ae_filter_class_set_frame_funcs (ae_class, NULL,
+      GST_DEBUG_FUNCPTR (gst_ae_superres_finish_frame));
 }
 
 static void
@@ -341,24 +341,16 @@ gst_ae_superres_resize_comp (const GstVideoFrame * in, GstVideoFrame * out,
   }
 }
 
-static GstFlowReturn
-gst_ae_superres_transform_frame (GstVideoFilter * filter,
-    GstVideoFrame * in_frame, GstVideoFrame * out_frame)
+/* The luma (or RGB, chroma interpolated by the engine) came from the
+ * network; YUV chroma planes differ in size from the input's, so the
+ * base class left them: a bilinear resize fills them. */
+static void
+gst_ae_superres_finish_frame (GstAeFilter * self, GstVideoFrame * in_frame,
+    GstVideoFrame * out_frame)
 {
-  GstAeFilter *self = GST_AE_FILTER (filter);
-  GError *error = NULL;
-
-  /* luma (or RGB, chroma interpolated by the engine) through the network;
-   * the chroma planes differ in size, so gst_ae_filter_run leaves them */
-  if (!gst_ae_filter_run (self, in_frame, out_frame, &error)) {
-    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("%s", error->message), (NULL));
-    g_clear_error (&error);
-    return GST_FLOW_ERROR;
-  }
   if (gst_ae_filter_format_is_yuv (in_frame->info.finfo) &&
       gst_ae_filter_model_is_luma (self)) {
     for (guint c = 1; c < GST_VIDEO_FRAME_N_COMPONENTS (in_frame); c++)
       gst_ae_superres_resize_comp (in_frame, out_frame, c);
   }
-  return GST_FLOW_OK;
 }

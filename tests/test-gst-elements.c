@@ -1329,6 +1329,163 @@ test_caps_change (void)
   gst_harness_teardown (up);
 }
 
+/* An aedenoise or aesuperres on the Vulkan backend with @fif frames in
+ * flight, or NULL (the test skipped) when no Vulkan device runs it. */
+static GstHarness *
+vulkan_harness (const char *factory, const char *model,
+    const GstVideoInfo * info, int fif)
+{
+  GstHarness *h = harness_new (factory, info, "model", model, "device",
+      "vulkan", "frames-in-flight", fif, NULL);
+  g_autofree char *backend = NULL;
+
+  g_object_get (h->element, "backend", &backend, NULL);
+  if (!g_str_has_prefix (backend, "vulkan")) {
+    g_test_skip ("no Vulkan device");
+    gst_harness_teardown (h);
+    return NULL;
+  }
+  return h;
+}
+
+/* @n timed pattern frames through @h, then EOS: the outputs in order. On
+ * a GPU with 2 frames in flight each frame comes out when the next one
+ * goes in, and the last one at EOS. */
+static GPtrArray *
+run_frames (GstHarness * h, const GstVideoInfo * info, int n, int fif)
+{
+  GPtrArray *out = g_ptr_array_new_with_free_func (
+      (GDestroyNotify) gst_buffer_unref);
+
+  for (int i = 0; i < n; i++) {
+    g_assert_cmpint (gst_harness_push (h, timed_buffer (info,
+                i * 40 * GST_MSECOND)), ==, GST_FLOW_OK);
+    g_assert_cmpuint (gst_harness_buffers_in_queue (h), ==,
+        fif == 2 ? (i > 0) : 1);
+    GstBuffer *b;
+    while ((b = gst_harness_try_pull (h)))
+      g_ptr_array_add (out, b);
+  }
+  g_assert_true (gst_harness_push_event (h, gst_event_new_eos ()));
+  GstBuffer *b;
+  while ((b = gst_harness_try_pull (h)))
+    g_ptr_array_add (out, b);
+  g_assert_cmpuint (out->len, ==, n);
+  for (int i = 0; i < n; i++)
+    g_assert_cmpuint (GST_BUFFER_PTS (out->pdata[i]), ==,
+        i * 40 * GST_MSECOND);
+  return out;
+}
+
+/* Two frames in flight give the bytes one at a time gives, for every
+ * frame and in order: aedenoise at strength 1 and 0.5 (blended when its
+ * frame completes) and aesuperres on I420 (chroma resized then). */
+static void
+test_in_flight_same_output (void)
+{
+  g_autofree char *light = model_path ("light.safetensors");
+  g_autofree char *sr = write_nearest_model (2);
+  static const struct {
+    const char *factory;
+    double strength;
+  } cases[] = {
+    {"aedenoise", 1.0}, {"aedenoise", 0.5}, {"aesuperres", 0.0},
+  };
+  GstVideoInfo info;
+
+  video_info (&info, "I420", 33, 17);
+  for (gsize c = 0; c < G_N_ELEMENTS (cases); c++) {
+    const char *model = cases[c].strength > 0 ? light : sr;
+    GPtrArray *runs[2];
+    for (int fif = 1; fif <= 2; fif++) {
+      GstHarness *h = vulkan_harness (cases[c].factory, model, &info, fif);
+      if (!h)
+        return;
+      if (cases[c].strength > 0)
+        g_object_set (h->element, "strength", cases[c].strength, NULL);
+      runs[fif - 1] = run_frames (h, &info, 5, fif);
+      gst_harness_teardown (h);
+    }
+    GstVideoInfo oinfo;
+    video_info (&oinfo, "I420", cases[c].strength > 0 ? 33 : 66,
+        cases[c].strength > 0 ? 17 : 34);
+    for (guint i = 0; i < runs[0]->len; i++)
+      g_assert_cmpuint (frame_diff (runs[0]->pdata[i], runs[1]->pdata[i],
+              &oinfo), ==, 0);
+    g_ptr_array_unref (runs[0]);
+    g_ptr_array_unref (runs[1]);
+  }
+}
+
+/* The held frame is one frame of latency (25 fps: 40 ms) on top of
+ * upstream's; none with one frame in flight. */
+static void
+test_in_flight_latency (void)
+{
+  g_autofree char *model = model_path ("light.safetensors");
+  GstVideoInfo info;
+
+  video_info (&info, "GRAY8", 16, 16);
+  info.fps_n = 25;
+  info.fps_d = 1;
+  for (int fif = 1; fif <= 2; fif++) {
+    GstHarness *h = vulkan_harness ("aedenoise", model, &info, fif);
+    if (!h)
+      return;
+    gst_harness_set_upstream_latency (h, 40 * GST_MSECOND);
+    /* the plan (and with it the backend in use) comes with the first
+     * frame's caps */
+    gst_harness_push (h, timed_buffer (&info, 0));
+    g_assert_cmpuint (gst_harness_query_latency (h), ==,
+        fif * 40 * GST_MSECOND);
+    gst_harness_teardown (h);
+  }
+}
+
+/* A flush drops the held frame; a caps change and EOS push it first. */
+static void
+test_in_flight_flush_caps (void)
+{
+  g_autofree char *model = model_path ("identity.safetensors");
+  GstVideoInfo info, small;
+  GstSegment seg;
+
+  video_info (&info, "GRAY8", 16, 16);
+  video_info (&small, "GRAY8", 8, 4);
+  GstHarness *h = vulkan_harness ("aedenoise", model, &info, 2);
+  if (!h)
+    return;
+  GstBuffer *a = pattern_buffer (&info, 1), *b = pattern_buffer (&info, 2);
+  g_assert_cmpint (gst_harness_push (h, gst_buffer_ref (a)), ==, GST_FLOW_OK);
+  g_assert_true (gst_harness_push_event (h, gst_event_new_flush_start ()));
+  g_assert_true (gst_harness_push_event (h, gst_event_new_flush_stop (TRUE)));
+  gst_segment_init (&seg, GST_FORMAT_TIME);
+  g_assert_true (gst_harness_push_event (h, gst_event_new_segment (&seg)));
+  g_assert_cmpuint (gst_harness_buffers_in_queue (h), ==, 0);
+
+  /* b is held, then pushed at the caps change, before the new caps */
+  g_assert_cmpint (gst_harness_push (h, gst_buffer_ref (b)), ==, GST_FLOW_OK);
+  g_assert_cmpuint (gst_harness_buffers_in_queue (h), ==, 0);
+  gst_harness_set_src_caps (h, gst_video_info_to_caps (&small));
+  g_assert_cmpuint (gst_harness_buffers_in_queue (h), ==, 1);
+  GstBuffer *out = gst_harness_pull (h);
+  g_assert_cmpuint (gst_buffer_get_size (out), ==, info.size);
+  g_assert_cmpuint (frame_diff (b, out, &info), ==, 0);
+  gst_buffer_unref (out);
+
+  GstBuffer *c = pattern_buffer (&small, 3);
+  g_assert_cmpint (gst_harness_push (h, gst_buffer_ref (c)), ==, GST_FLOW_OK);
+  g_assert_true (gst_harness_push_event (h, gst_event_new_eos ()));
+  out = gst_harness_pull (h);
+  g_assert_cmpuint (frame_diff (c, out, &small), ==, 0);
+  gst_buffer_unref (out);
+  g_assert_cmpuint (gst_harness_buffers_in_queue (h), ==, 0);
+  gst_buffer_unref (a);
+  gst_buffer_unref (b);
+  gst_buffer_unref (c);
+  gst_harness_teardown (h);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1365,6 +1522,11 @@ main (int argc, char **argv)
   g_test_add_func ("/aesuperres/fixate", test_superres_fixate);
   g_test_add_func ("/elements/state-cycles", test_state_cycles);
   g_test_add_func ("/elements/caps-change", test_caps_change);
+  g_test_add_func ("/elements/in-flight-same-output",
+      test_in_flight_same_output);
+  g_test_add_func ("/elements/in-flight-latency", test_in_flight_latency);
+  g_test_add_func ("/elements/in-flight-flush-caps",
+      test_in_flight_flush_caps);
 
   g_autoptr (GError) error = NULL;
   tmp_dir = g_dir_make_tmp ("test-gst-elements-XXXXXX", &error);
