@@ -871,6 +871,15 @@ gst_ae_filter_end_frame (GstAeFilter * self, GstVideoFrame * in,
   return TRUE;
 }
 
+/* Posts a frame's failure as the element error; consumes @error. */
+static GstFlowReturn
+gst_ae_filter_frame_error (GstAeFilter * self, GError * error)
+{
+  GST_ELEMENT_ERROR (self, STREAM, FAILED, ("%s", error->message), (NULL));
+  g_error_free (error);
+  return GST_FLOW_ERROR;
+}
+
 /* One frame at a time (the CPU, or `frames-in-flight` 1). */
 static GstFlowReturn
 gst_ae_filter_transform_frame (GstVideoFilter * filter, GstVideoFrame * in,
@@ -881,11 +890,8 @@ gst_ae_filter_transform_frame (GstVideoFilter * filter, GstVideoFrame * in,
   gboolean on_model;
 
   if (!gst_ae_filter_begin_frame (self, in, out, &on_model, &error) ||
-      !gst_ae_filter_end_frame (self, in, out, on_model, &error)) {
-    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("%s", error->message), (NULL));
-    g_clear_error (&error);
-    return GST_FLOW_ERROR;
-  }
+      !gst_ae_filter_end_frame (self, in, out, on_model, &error))
+    return gst_ae_filter_frame_error (self, error);
   return GST_FLOW_OK;
 }
 
@@ -931,33 +937,28 @@ gst_ae_filter_queue_frame (GstAeFilter * self, GstBuffer * inbuf)
   f->inbuf = inbuf;
   f->outbuf = outbuf;
   if (!gst_video_frame_map (&f->in, &filter->in_info, inbuf,
-          (GstMapFlags) (GST_MAP_READ | flags))) {
-    gst_buffer_unref (inbuf);
-    gst_buffer_unref (outbuf);
-    g_free (f);
-    GST_ELEMENT_ERROR (self, STREAM, FAILED, (NULL),
-        ("cannot map the input frame"));
-    return GST_FLOW_ERROR;
-  }
+          (GstMapFlags) (GST_MAP_READ | flags)))
+    goto map_failed;
   if (!gst_video_frame_map (&f->out, &filter->out_info, outbuf,
           (GstMapFlags) (GST_MAP_WRITE | flags))) {
     gst_video_frame_unmap (&f->in);
-    gst_buffer_unref (inbuf);
-    gst_buffer_unref (outbuf);
-    g_free (f);
-    GST_ELEMENT_ERROR (self, STREAM, FAILED, (NULL),
-        ("cannot map the output frame"));
-    return GST_FLOW_ERROR;
+    goto map_failed;
   }
   if (!gst_ae_filter_begin_frame (self, &f->in, &f->out, &f->on_model,
           &error)) {
     gst_ae_filter_frame_free (f);
-    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("%s", error->message), (NULL));
-    g_clear_error (&error);
-    return GST_FLOW_ERROR;
+    return gst_ae_filter_frame_error (self, error);
   }
   g_queue_push_tail (&priv->queue, f);
   return GST_FLOW_OK;
+
+map_failed:
+  gst_buffer_unref (inbuf);
+  gst_buffer_unref (outbuf);
+  g_free (f);
+  GST_ELEMENT_ERROR (self, STREAM, FAILED, (NULL),
+      ("cannot map a video frame"));
+  return GST_FLOW_ERROR;
 }
 
 /* Completes the oldest queued frame into @outbuf. */
@@ -970,9 +971,7 @@ gst_ae_filter_pop_frame (GstAeFilter * self, GstBuffer ** outbuf)
 
   if (!gst_ae_filter_end_frame (self, &f->in, &f->out, f->on_model, &error)) {
     gst_ae_filter_frame_free (f);
-    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("%s", error->message), (NULL));
-    g_clear_error (&error);
-    return GST_FLOW_ERROR;
+    return gst_ae_filter_frame_error (self, error);
   }
   *outbuf = g_steal_pointer (&f->outbuf);
   gst_ae_filter_frame_free (f);
@@ -1002,7 +1001,7 @@ gst_ae_filter_drain (GstAeFilter * self)
   GstFlowReturn ret = GST_FLOW_OK;
 
   while (ret == GST_FLOW_OK && !g_queue_is_empty (&priv->queue)) {
-    GstBuffer *buf;
+    GstBuffer *buf = NULL;
     ret = gst_ae_filter_pop_frame (self, &buf);
     if (ret == GST_FLOW_OK)
       ret = gst_pad_push (GST_BASE_TRANSFORM_SRC_PAD (self), buf);
