@@ -1166,7 +1166,7 @@ test_unsupported_caps (void)
   gst_harness_teardown (h);
 }
 
-/* Frames are processed in the chain function: the element adds no
+/* On the CPU frames are processed in the chain function: the element adds no
  * latency to upstream's, live or not. */
 static void
 test_latency (void)
