@@ -32,11 +32,14 @@ for m in $models; do
   case $m in
     denoise-luma)
       # run as 100000 steps, then resumed from its step-8000 checkpoint
-      # with --steps 30000 (the cosine schedule shortened from there)
+      # with --steps 30000 (the cosine schedule shortened from there), then
+      # resumed with --steps 45000 (a warm restart; the shipped run resumed
+      # from its step-29500 checkpoint)
       "$train" --task denoise --preset dn-wide --data "$train400" \
         --data "$work/wall" --steps 30000 --batch 16 --patch 64 \
         --sigma 0,55 --poisson 0.2 --lr 5e-4 --seed 1 --threads 2 \
-        -o "$work/$m.safetensors" ;;
+        -o "$work/$m.safetensors" &&
+      "$train" --resume "$work/$m.safetensors.ckpt" --steps 45000 ;;
     denoise-luma-fast)
       # run as 80000 steps, then resumed from its step-79500 checkpoint
       # with --steps 160000 (a second cosine cycle)
