@@ -32,6 +32,47 @@ typedef struct {
   int oh, ow;
 } Direct;
 
+/* Where the taps of output pixel (oy, ox) are: kernel row @ky reads input
+ * row tap_y(), kernel column @kx input column tap_x() (off the input when
+ * < 0 or past its size). */
+static inline int
+tap_y (const Direct *d, int oy, int ky)
+{
+  return oy * d->c->stride - d->c->padding + ky * d->c->dilation;
+}
+
+static inline int
+tap_x (const Direct *d, int ox, int kx)
+{
+  return ox * d->c->stride - d->c->padding + kx * d->c->dilation;
+}
+
+/* The input channels of pixel (iy, ix). */
+static inline const float *
+input_at (const Direct *d, int iy, int ix)
+{
+  return d->in + ((gsize) iy * d->iw + ix) * d->c->in_channels;
+}
+
+/* The packed weights [ci][co] of tap (ky, kx), from output channel @co0. */
+static inline const float *
+weights_at (const Direct *d, int ky, int kx, int co0)
+{
+  const AeConvParams *c = d->c;
+  return d->w + (gsize) (ky * c->kernel + kx) * c->in_channels *
+      c->out_channels + co0;
+}
+
+/* A register block walks each kernel row as nx runs of @run values: without
+ * dilation a kernel row's taps x channels are contiguous in both the input
+ * and the packed weights, one loop of k·ci instead of two. Returns nx. */
+static inline int
+tap_runs (const AeConvParams *c, int *run)
+{
+  *run = c->dilation == 1 ? c->kernel * c->in_channels : c->in_channels;
+  return c->dilation == 1 ? 1 : c->kernel;
+}
+
 TARGET static inline __m256
 act8 (__m256 v, AeAct act, float slope)
 {
@@ -145,22 +186,19 @@ block_r16 (const Direct *d, int oy, int ox, int co0, int n)
   const AeConvParams *c = d->c;
   const int ci = c->in_channels, co = c->out_channels, k = c->kernel;
   const int step = c->stride * ci;
-  /* without dilation a kernel row's taps x channels are contiguous in both
-   * the input and the packed weights: one loop of k·ci instead of two */
-  const int nx = c->dilation == 1 ? 1 : k;
-  const int run = c->dilation == 1 ? k * ci : ci;
+  int run;
+  const int nx = tap_runs (c, &run);
   __m256 a00 = _mm256_setzero_ps (), a01 = a00, a10 = a00, a11 = a00;
   __m256 a20 = a00, a21 = a00, a30 = a00, a31 = a00;
   __m256 a40 = a00, a41 = a00, a50 = a00, a51 = a00;
 
   for (int ky = 0; ky < k; ky++) {
-    int iy = oy * c->stride - c->padding + ky * c->dilation;
+    int iy = tap_y (d, oy, ky);
     if (iy < 0 || iy >= d->ih)
       continue;
     for (int kx = 0; kx < nx; kx++) {
-      const float *x = d->in + ((gsize) iy * d->iw + ox * c->stride
-          - c->padding + kx * c->dilation) * ci;
-      const float *w = d->w + ((gsize) (ky * k + kx) * ci) * co + co0;
+      const float *x = input_at (d, iy, tap_x (d, ox, kx));
+      const float *w = weights_at (d, ky, kx, co0);
       for (int i = 0; i < run; i++, w += co, x++) {
         __m256 w0 = _mm256_loadu_ps (w), w1 = _mm256_loadu_ps (w + 8), b;
 #define TAP(r, lo, hi) \
@@ -222,8 +260,8 @@ block_r12x32 (const Direct *d, int oy, int ox, int co0, int n)
   const AeConvParams *c = d->c;
   const int ci = c->in_channels, co = c->out_channels, k = c->kernel;
   const int step = c->stride * ci;
-  const int nx = c->dilation == 1 ? 1 : k;
-  const int run = c->dilation == 1 ? k * ci : ci;
+  int run;
+  const int nx = tap_runs (c, &run);
   const __mmask16 m1 = ae_lanes (n - 16);
   __m512 z = _mm512_setzero_ps ();
   __m512 a00 = z, a01 = z, a10 = z, a11 = z, a20 = z, a21 = z;
@@ -232,13 +270,12 @@ block_r12x32 (const Direct *d, int oy, int ox, int co0, int n)
   __m512 a90 = z, a91 = z, aa0 = z, aa1 = z, ab0 = z, ab1 = z;
 
   for (int ky = 0; ky < k; ky++) {
-    int iy = oy * c->stride - c->padding + ky * c->dilation;
+    int iy = tap_y (d, oy, ky);
     if (iy < 0 || iy >= d->ih)
       continue;
     for (int kx = 0; kx < nx; kx++) {
-      const float *x = d->in + ((gsize) iy * d->iw + ox * c->stride
-          - c->padding + kx * c->dilation) * ci;
-      const float *w = d->w + ((gsize) (ky * k + kx) * ci) * co + co0;
+      const float *x = input_at (d, iy, tap_x (d, ox, kx));
+      const float *w = weights_at (d, ky, kx, co0);
       for (int i = 0; i < run; i++, w += co, x++) {
         __m512 w0 = _mm512_loadu_ps (w);
         __m512 w1 = _mm512_maskz_loadu_ps (m1, w + 16), b;
@@ -275,20 +312,19 @@ block_r12x16 (const Direct *d, int oy, int ox, int co0, int n)
   const AeConvParams *c = d->c;
   const int ci = c->in_channels, co = c->out_channels, k = c->kernel;
   const int step = c->stride * ci;
-  const int nx = c->dilation == 1 ? 1 : k;
-  const int run = c->dilation == 1 ? k * ci : ci;
+  int run;
+  const int nx = tap_runs (c, &run);
   const __mmask16 m = ae_lanes (n);
   __m512 a0 = _mm512_setzero_ps (), a1 = a0, a2 = a0, a3 = a0, a4 = a0;
   __m512 a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, aa = a0, ab = a0;
 
   for (int ky = 0; ky < k; ky++) {
-    int iy = oy * c->stride - c->padding + ky * c->dilation;
+    int iy = tap_y (d, oy, ky);
     if (iy < 0 || iy >= d->ih)
       continue;
     for (int kx = 0; kx < nx; kx++) {
-      const float *x = d->in + ((gsize) iy * d->iw + ox * c->stride
-          - c->padding + kx * c->dilation) * ci;
-      const float *w = d->w + ((gsize) (ky * k + kx) * ci) * co + co0;
+      const float *x = input_at (d, iy, tap_x (d, ox, kx));
+      const float *w = weights_at (d, ky, kx, co0);
       for (int i = 0; i < run; i++, w += co, x++) {
         __m512 w0 = _mm512_maskz_loadu_ps (m, w);
 #define TAP(r, acc) \
@@ -332,19 +368,19 @@ pixels4 (const Direct *d, int oy, const int *xs, int co0, int n)
   __m512 a0 = z, a1 = z, a2 = z, a3 = z, b0 = z, b1 = z, b2 = z, b3 = z;
 
   for (int ky = 0; ky < k; ky++) {
-    int iy = oy * c->stride - c->padding + ky * c->dilation;
+    int iy = tap_y (d, oy, ky);
     if (iy < 0 || iy >= d->ih)
       continue;
     for (int kx = 0; kx < k; kx++) {
       const float *x[4];
       int keep[4];              /* index mask: 0 pins a zero tap to &zero */
       for (int p = 0; p < 4; p++) {
-        int ix = xs[p] * c->stride - c->padding + kx * c->dilation;
+        int ix = tap_x (d, xs[p], kx);
         gboolean in = ix >= 0 && ix < d->iw;
-        x[p] = in ? d->in + ((gsize) iy * d->iw + ix) * ci : &zero;
+        x[p] = in ? input_at (d, iy, ix) : &zero;
         keep[p] = in ? -1 : 0;
       }
-      const float *w = d->w + ((gsize) (ky * k + kx) * ci) * co + co0;
+      const float *w = weights_at (d, ky, kx, co0);
       for (int i = 0; i < ci; i++, w += co) {
         __m512 w0 = _mm512_maskz_loadu_ps (m0, w);
         __m512 w1 = _mm512_maskz_loadu_ps (m1, w + 16), v;
@@ -410,19 +446,18 @@ block_r12x8 (const Direct *d, int oy, int ox, int co0)
   const AeConvParams *c = d->c;
   const int ci = c->in_channels, co = c->out_channels, k = c->kernel;
   const int step = c->stride * ci;
-  const int nx = c->dilation == 1 ? 1 : k;
-  const int run = c->dilation == 1 ? k * ci : ci;
+  int run;
+  const int nx = tap_runs (c, &run);
   __m256 a0 = _mm256_setzero_ps (), a1 = a0, a2 = a0, a3 = a0, a4 = a0;
   __m256 a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, aa = a0, ab = a0;
 
   for (int ky = 0; ky < k; ky++) {
-    int iy = oy * c->stride - c->padding + ky * c->dilation;
+    int iy = tap_y (d, oy, ky);
     if (iy < 0 || iy >= d->ih)
       continue;
     for (int kx = 0; kx < nx; kx++) {
-      const float *x = d->in + ((gsize) iy * d->iw + ox * c->stride
-          - c->padding + kx * c->dilation) * ci;
-      const float *w = d->w + ((gsize) (ky * k + kx) * ci) * co + co0;
+      const float *x = input_at (d, iy, tap_x (d, ox, kx));
+      const float *w = weights_at (d, ky, kx, co0);
       for (int i = 0; i < run; i++, w += co, x++) {
         __m256 w0 = _mm256_loadu_ps (w);
 #define TAP(r, acc) \
@@ -461,15 +496,15 @@ pixel_8 (const Direct *d, int oy, int ox, int co0)
   __m256 a = _mm256_setzero_ps ();
 
   for (int ky = 0; ky < k; ky++) {
-    int iy = oy * c->stride - c->padding + ky * c->dilation;
+    int iy = tap_y (d, oy, ky);
     if (iy < 0 || iy >= d->ih)
       continue;
     for (int kx = 0; kx < k; kx++) {
-      int ix = ox * c->stride - c->padding + kx * c->dilation;
+      int ix = tap_x (d, ox, kx);
       if (ix < 0 || ix >= d->iw)
         continue;
-      const float *x = d->in + ((gsize) iy * d->iw + ix) * ci;
-      const float *w = d->w + ((gsize) (ky * k + kx) * ci) * co + co0;
+      const float *x = input_at (d, iy, ix);
+      const float *w = weights_at (d, ky, kx, co0);
       for (int i = 0; i < ci; i++, w += co)
         a = _mm256_fmadd_ps (_mm256_broadcast_ss (x + i), _mm256_loadu_ps (w),
             a);
@@ -501,14 +536,14 @@ pixel_dot (const Direct *d, const float *wt, int oy, int ox)
   for (int j = 0; j < co; j++) {
     __m256 a = _mm256_setzero_ps (), b = _mm256_setzero_ps ();
     for (int ky = 0; ky < k; ky++) {
-      int iy = oy * c->stride - c->padding + ky * c->dilation;
+      int iy = tap_y (d, oy, ky);
       if (iy < 0 || iy >= d->ih)
         continue;
       for (int kx = 0; kx < k; kx++) {
-        int ix = ox * c->stride - c->padding + kx * c->dilation;
+        int ix = tap_x (d, ox, kx);
         if (ix < 0 || ix >= d->iw)
           continue;
-        const float *x = d->in + ((gsize) iy * d->iw + ix) * ci;
+        const float *x = input_at (d, iy, ix);
         const float *w = wt + ((gsize) j * k * k + ky * k + kx) * ci;
         int i = 0;
         for (; i + 16 <= ci; i += 16) {
@@ -537,19 +572,18 @@ block_dot4 (const Direct *d, const float *wt, int oy, int ox)
   const AeConvParams *c = d->c;
   const int ci = c->in_channels, co = c->out_channels, k = c->kernel;
   const int step = c->stride * ci;
-  const int nx = c->dilation == 1 ? 1 : k;
-  const int run = c->dilation == 1 ? k * ci : ci;
+  int run;
+  const int nx = tap_runs (c, &run);
   float *o = d->out + ((gsize) oy * d->ow + ox) * co;
 
   for (int j = 0; j < co; j++) {
     __m256 a0 = _mm256_setzero_ps (), a1 = a0, a2 = a0, a3 = a0;
     for (int ky = 0; ky < k; ky++) {
-      int iy = oy * c->stride - c->padding + ky * c->dilation;
+      int iy = tap_y (d, oy, ky);
       if (iy < 0 || iy >= d->ih)
         continue;
       for (int kx = 0; kx < nx; kx++) {
-        const float *x = d->in + ((gsize) iy * d->iw + ox * c->stride
-            - c->padding + kx * c->dilation) * ci;
+        const float *x = input_at (d, iy, tap_x (d, ox, kx));
         const float *w = wt + ((gsize) j * k * k + ky * k + kx) * ci;
         for (int i = 0; i < run; i += 8) {
           __m256 wv = _mm256_loadu_ps (w + i);
