@@ -127,7 +127,7 @@ static GstFlowReturn gst_ae_filter_transform_frame (GstVideoFilter * filter,
     GstVideoFrame * in, GstVideoFrame * out);
 static void gst_ae_filter_drop_queue (GstAeFilter * self);
 static GstFlowReturn gst_ae_filter_drain (GstAeFilter * self);
-static void gst_ae_filter_update_held (GstAeFilter * self);
+static guint gst_ae_filter_update_held (GstAeFilter * self);
 
 static void
 gst_ae_filter_class_init (GstAeFilterClass * klass)
@@ -1013,10 +1013,10 @@ gst_ae_filter_drain (GstAeFilter * self)
   return ret;
 }
 
-/* Sets how many frames the element holds back: frames-in-flight - 1 for a
- * subclass with frame funcs on a GPU, else none; posts a latency message
- * when that changes. */
-static void
+/* Sets and returns how many frames the element holds back:
+ * frames-in-flight - 1 for a subclass with frame funcs on a GPU, else
+ * none; posts a latency message when that changes. */
+static guint
 gst_ae_filter_update_held (GstAeFilter * self)
 {
   GstAeFilterPrivate *priv = gst_ae_filter_get_instance_private (self);
@@ -1034,6 +1034,7 @@ gst_ae_filter_update_held (GstAeFilter * self)
     gst_element_post_message (GST_ELEMENT (self),
         gst_message_new_latency (GST_OBJECT (self)));
   }
+  return held;
 }
 
 static GstFlowReturn
@@ -1044,10 +1045,7 @@ gst_ae_filter_generate_output (GstBaseTransform * trans, GstBuffer ** outbuf)
   GstBuffer *inbuf;
   GstFlowReturn ret;
 
-  gst_ae_filter_update_held (self);
-  GST_OBJECT_LOCK (self);
-  guint held = priv->held;
-  GST_OBJECT_UNLOCK (self);
+  guint held = gst_ae_filter_update_held (self);
   if (held == 0 && g_queue_is_empty (&priv->queue))
     return GST_BASE_TRANSFORM_CLASS (parent_class)->generate_output (trans,
         outbuf);
