@@ -292,9 +292,9 @@ ae_trainer_init_weights (AeTrainer *t, guint64 seed)
 }
 
 /* conv2d on the engine's direct kernels where they take it (faster than
- * im2col + GEMM on training patches too, now that their blocks cover all
- * but the border pixels of a row), else im2col + GEMM; transposed convs
- * as one GEMM + col2im. */
+ * im2col + GEMM on training patches too, now that every pixel of a row,
+ * borders included, runs in multi-pixel register blocks), else im2col +
+ * GEMM; transposed convs as one GEMM + col2im. */
 static void
 run_conv (Worker *wk, const AeNode *nd, AeCpuIn in, const float *packed,
     const float *thin, const float *bias, float *out, AeShape os)
