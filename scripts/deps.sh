@@ -2,7 +2,8 @@
 # Installs what gst-autoencoder needs to build, run and test on Debian 12.
 # Usage: scripts/deps.sh [--test|--bench|--demo]
 #   --test   what the test suites use beyond the build: a Vulkan device
-#            (lavapipe, mesa-vulkan-drivers) and the Khronos validation layer
+#            (lavapipe, mesa-vulkan-drivers), the Khronos validation layer,
+#            and NumPy for models/deepen-model.py
 #   --bench  PyTorch and NumPy for bench/bench-cpu.py and the fixture scripts;
 #            opencv-doc (vtest.avi) and ffmpeg for bench/bench-elements.sh
 #   --demo   opencv-doc (vtest.avi) for scripts/demo.sh
@@ -16,7 +17,7 @@ pkgs=(
   libvulkan-dev libvulkan-volk-dev glslc vulkan-tools
 )
 if [ "${1:-}" = "--test" ]; then
-  pkgs+=(mesa-vulkan-drivers vulkan-validationlayers)
+  pkgs+=(mesa-vulkan-drivers vulkan-validationlayers python3-numpy)
 fi
 if [ "${1:-}" = "--bench" ]; then
   pkgs+=(python3-numpy python3-torch)

@@ -161,6 +161,34 @@ init_run() {
 }
 ok "--init starts from a model's weights" init_run
 
+# models/deepen-model.py: the deeper model computes what the model did, and
+# training goes on from it
+deepen() {
+  local script
+  script="$(dirname "$0")/../models/deepen-model.py"
+  python3 "$script" "$tmp/m.safetensors" "$tmp/deep.safetensors" c2 c3 \
+    || return 1
+  "$model" info "$tmp/deep.safetensors" | grep -q "c3i *conv2d *c3 " \
+    || { echo "no layer c3i after c3"; return 1; }
+  "$model" run "$tmp/m.safetensors" "$tmp/imgs/ball00.png" "$tmp/a.png" &&
+  "$model" run "$tmp/deep.safetensors" "$tmp/imgs/ball00.png" "$tmp/b.png" &&
+  cmp "$tmp/a.png" "$tmp/b.png" || return 1
+  "$train" "${common[@]}" --init "$tmp/deep.safetensors" --steps 2 \
+    -o "$tmp/deep-ft.safetensors"
+}
+if python3 -c 'import numpy' 2>/dev/null; then
+  ok "a deepened model computes the same and trains on" deepen
+  fails "deepen-model.py after a layer that changes width" \
+    "keeps its channel count" python3 \
+    "$(dirname "$0")/../models/deepen-model.py" "$tmp/m.safetensors" \
+    "$tmp/bad.safetensors" o
+else
+  for what in "deepen-model.py" "deepen-model.py's errors"; do
+    n=$((n + 1))
+    echo "ok $n - # SKIP $what: needs python3-numpy"
+  done
+fi
+
 superres_rgb() {
   "$train" --task superres --scale 2 --color rgb --data "$tmp/imgs" \
     --batch 2 --patch 16 --val 2 --steps 10 -o "$tmp/sr.safetensors" \
