@@ -9,7 +9,7 @@
 #          superres-x2-luma superres-x3-luma-fast superres-x4-luma-fast
 #          anomaly-vtest (default: all)
 # Needs a build (ae-train in build/tools), Debian's plasma-workspace-wallpapers
-# and opencv-doc, python3-opencv for the anomaly clips, and
+# and opencv-doc, python3-opencv for the anomaly clips, python3-numpy, and
 # ../shared/data/train400.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,7 +39,16 @@ for m in $models; do
         --data "$work/wall" --steps 30000 --batch 16 --patch 64 \
         --sigma 0,55 --poisson 0.2 --lr 5e-4 --seed 1 --threads 2 \
         -o "$work/$m.safetensors" &&
-      "$train" --resume "$work/$m.safetensors.ckpt" --steps 45000 ;;
+      "$train" --resume "$work/$m.safetensors.ckpt" --steps 45000 &&
+      # then five more layers, identity-initialised, trained on from there
+      # (the shipped run: --steps 16000, resumed at step 564 with 32000 and
+      # at step 9584 with 26000)
+      python3 "$src/models/deepen-model.py" "$work/$m.safetensors" \
+        "$work/$m-deep-init.safetensors" c2 c4 c6 c8 c9 &&
+      "$train" --init "$work/$m-deep-init.safetensors" --data "$train400" \
+        --data "$work/wall" --steps 26000 --batch 16 --patch 64 \
+        --sigma 0,55 --poisson 0.2 --lr 2e-4 --seed 1 --threads 2 \
+        -o "$work/$m.safetensors" ;;
     denoise-luma-fast)
       # run as 80000 steps, then resumed from its step-79500 checkpoint
       # with --steps 160000 (a second cosine cycle)
