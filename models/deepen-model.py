@@ -59,6 +59,9 @@ def main():
     graph = json.loads(meta["ae.graph"])
     graph.pop("training", None)
     names = {n["name"] for n in graph["nodes"]}
+    missing = set(after) - names
+    if missing:
+        sys.exit(f"no node named {', '.join(sorted(missing))}")
     nodes = []
     for node in graph["nodes"]:
         nodes.append(node)
@@ -81,9 +84,6 @@ def main():
         ident[np.arange(ch), np.arange(ch), 1, 1] = 1
         tensors[new + ".weight"] = ident
         tensors[new + ".bias"] = np.zeros(ch, np.float32)
-    missing = set(after) - names
-    if missing:
-        sys.exit(f"no node named {', '.join(sorted(missing))}")
     graph["nodes"] = nodes
     meta["ae.graph"] = json.dumps(graph, separators=(",", ":"))
     write(dst, meta, tensors)

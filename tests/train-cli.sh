@@ -163,10 +163,9 @@ ok "--init starts from a model's weights" init_run
 
 # models/deepen-model.py: the deeper model computes what the model did, and
 # training goes on from it
+deepen_py="$(dirname "$0")/../models/deepen-model.py"
 deepen() {
-  local script
-  script="$(dirname "$0")/../models/deepen-model.py"
-  python3 "$script" "$tmp/m.safetensors" "$tmp/deep.safetensors" c2 c3 \
+  python3 "$deepen_py" "$tmp/m.safetensors" "$tmp/deep.safetensors" c2 c3 \
     || return 1
   "$model" info "$tmp/deep.safetensors" | grep -q "c3i *conv2d *c3 " \
     || { echo "no layer c3i after c3"; return 1; }
@@ -179,8 +178,7 @@ deepen() {
 if python3 -c 'import numpy' 2>/dev/null; then
   ok "a deepened model computes the same and trains on" deepen
   fails "deepen-model.py after a layer that changes width" \
-    "keeps its channel count" python3 \
-    "$(dirname "$0")/../models/deepen-model.py" "$tmp/m.safetensors" \
+    "keeps its channel count" python3 "$deepen_py" "$tmp/m.safetensors" \
     "$tmp/bad.safetensors" o
 else
   for what in "deepen-model.py" "deepen-model.py's errors"; do
