@@ -89,11 +89,11 @@ gboolean gst_ae_filter_map_frame (GstVideoFrame * vframe, AeFrame * out);
 gboolean gst_ae_filter_format_is_yuv (const GstVideoFormatInfo * finfo);
 
 /* Runs the plan on @in into @out (both of the negotiated format; @out is
- * scale times larger), for subclasses without frame funcs. For YUV with a luma model it copies the chroma
- * planes of @in into @out when both frames have the same size (else the
- * caller fills them); RGB models write the chroma themselves. Streaming
- * thread only. FALSE with @error set on failure (the caller posts the
- * element error). */
+ * scale times larger), for subclasses without frame funcs. For YUV with a
+ * luma model it copies the chroma planes of @in into @out when both frames
+ * have the same size (else the caller fills them); RGB models write the
+ * chroma themselves. Streaming thread only. FALSE with @error set on
+ * failure (the caller posts the element error). */
 gboolean gst_ae_filter_run (GstAeFilter * self, GstVideoFrame * in,
     GstVideoFrame * out, GError ** error);
 
