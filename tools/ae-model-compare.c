@@ -186,5 +186,6 @@ out:
     ae_tool_error ("%s", error->message);
   side_clear (&a);
   side_clear (&b);
+  gst_deinit ();
   return ret;
 }

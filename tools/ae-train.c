@@ -1026,8 +1026,13 @@ main (int argc, char **argv)
     run_args = run_arguments (original_argc, original);
   }
 
-  int status = setup_from_options (&o, &s) ?
-      train (&o, &s, ckpt, &res, run_args) : EXIT_USAGE;
+  int status = EXIT_USAGE;
+  if (setup_from_options (&o, &s)) {
+    status = train (&o, &s, ckpt, &res, run_args);
+    /* joins GStreamer's pooled streaming threads: a thread still winding
+     * down at exit can crash LeakSanitizer's tracer */
+    gst_deinit ();
+  }
   g_strfreev (res.argv);
   g_free (s.graph_json);
   g_free (s.preset);
