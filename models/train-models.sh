@@ -48,6 +48,13 @@ for m in $models; do
       "$train" --init "$work/$m-deep-init.safetensors" --data "$train400" \
         --data "$work/wall" --steps 26000 --batch 16 --patch 64 \
         --sigma 0,55 --poisson 0.2 --lr 2e-4 --seed 1 --threads 2 \
+        -o "$work/$m-deep.safetensors" &&
+      # and a warm restart at half that rate (the shipped run: --steps
+      # 36000, resumed at step 2639 with 30000, at 6431 with 26000 and at
+      # 15897 with 23000)
+      "$train" --init "$work/$m-deep.safetensors" --data "$train400" \
+        --data "$work/wall" --steps 23000 --batch 16 --patch 64 \
+        --sigma 0,55 --poisson 0.2 --lr 1e-4 --seed 2 --threads 2 \
         -o "$work/$m.safetensors" ;;
     denoise-luma-fast)
       # run as 80000 steps, then resumed from its step-79500 checkpoint
