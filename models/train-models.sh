@@ -78,7 +78,13 @@ for m in $models; do
       # with --steps 24000 and from step 23500 with --steps 36000
       "$train" --task superres --scale 2 --preset sr-espcn \
         --data "$train400" --data "$work/wall" --steps 36000 --batch 16 \
-        --patch 64 --seed 1 --threads 1 -o "$work/$m.safetensors" ;;
+        --patch 64 --seed 1 --threads 1 -o "$work/$m-espcn.safetensors" &&
+      # then six more layers, identity-initialised, trained on from there
+      python3 "$src/models/deepen-model.py" "$work/$m-espcn.safetensors" \
+        "$work/$m-deep-init.safetensors" c2 c3 c4 c5 c6 c7 &&
+      "$train" --init "$work/$m-deep-init.safetensors" --data "$train400" \
+        --data "$work/wall" --steps 30000 --batch 16 --patch 64 --lr 2e-4 \
+        --seed 1 --threads 2 -o "$work/$m.safetensors" ;;
     superres-x3-luma-fast | superres-x4-luma-fast)
       # run as 30000 steps, then resumed from its step-29500 checkpoint
       # with --steps 60000 (a second cosine cycle); 24-pixel input patches
