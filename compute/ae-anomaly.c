@@ -20,7 +20,7 @@
 #define MAD_TO_SIGMA 1.4826
 
 static const char *feature_names[AE_ANOMALY_N_FEATURES] = {
-  "mse", "worst", "detail", "brightness", "contrast", "changed",
+  "mse", "worst", "detail", "brightness", "contrast", "changed", "colour",
 };
 
 const char *
@@ -33,7 +33,8 @@ ae_anomaly_feature_name (AeAnomalyFeature feature)
 static gboolean
 feature_is_log (AeAnomalyFeature k)
 {
-  return k != AE_ANOMALY_BRIGHTNESS && k != AE_ANOMALY_CHANGED;
+  return k != AE_ANOMALY_BRIGHTNESS && k != AE_ANOMALY_CHANGED
+      && k != AE_ANOMALY_COLOUR;
 }
 
 /* Least scale of a cell's brightness: 5 levels of 255, so that sensor
@@ -42,6 +43,11 @@ feature_is_log (AeAnomalyFeature k)
 /* Least scale of the changed fraction: 2% of the cells (about 4 of 192),
  * as people walking through a scene change a few cells at any time. */
 #define MIN_SCALE_CHANGED 0.02
+/* Least scale of the colour feature: 5% of a colour cell (29 of the 576
+ * pixels of a cell at 768x576). Edges, compression and the odd passer-by
+ * in clothes the training frames never showed give a few cells a tail of
+ * unknown colours; at 5% a deviation is what a viewer would notice. */
+#define MIN_SCALE_COLOUR 0.05
 
 static double
 feature_transform (const AeAnomalyFeatureCalibration *fc, double v)
@@ -93,6 +99,24 @@ add_cells (const int *row, const int *start, int n, gint64 *acc)
       sum += row[x];
     acc[c] += sum;
   }
+}
+
+/* The pixels of cells @x0..@x1 x @y0..@y1 of a @gw x @gh grid over
+ * @width x @height; a frame smaller than the grid has empty cells, so at
+ * least one pixel is kept. */
+static void
+cells_box (int width, int height, int gw, int gh, int x0, int y0, int x1,
+    int y1, AeAnomalyBox *box)
+{
+  g_autofree int *xs = g_new (int, gw + 1);
+  g_autofree int *ys = g_new (int, gh + 1);
+
+  cell_starts (width, gw, xs);
+  cell_starts (height, gh, ys);
+  box->x = MIN (xs[x0], width - 1);
+  box->y = MIN (ys[y0], height - 1);
+  box->width = MAX (1, xs[x1 + 1] - box->x);
+  box->height = MAX (1, ys[y1 + 1] - box->y);
 }
 
 /* Grows the worst patch over 4-connected patches whose error is at least
@@ -265,6 +289,8 @@ ae_anomaly_measure (const guint8 *in, gsize in_stride, const guint8 *recon,
   f->v[AE_ANOMALY_CONTRAST] = sqrt (MAX (0.0, sum_v2 * vnorm * vnorm / n -
           mean * mean));
   f->v[AE_ANOMALY_CHANGED] = 0.0;
+  f->v[AE_ANOMALY_COLOUR] = 0.0;
+  f->colour_box = f->box;
 
   /* a frame smaller than the grid or the map: empty cells take the cell
    * of the pixel under their centre, which has pixels */
@@ -296,6 +322,9 @@ struct _AeAnomalyScorer {
   gsize out_size;
   float *row;                   /* one row of floats from ae_frame_read() */
   gsize row_len;
+  AeColours *colours;           /* the scene's, or NULL */
+  guint8 *rgb;                  /* the input as 8-bit R'G'B' */
+  gsize rgb_size;
 };
 
 AeAnomalyScorer *
@@ -313,7 +342,19 @@ ae_anomaly_scorer_free (AeAnomalyScorer *s)
   g_free (s->recon);
   g_free (s->out);
   g_free (s->row);
+  g_free (s->colours);
+  g_free (s->rgb);
   g_free (s);
+}
+
+void
+ae_anomaly_scorer_set_colours (AeAnomalyScorer *s, const AeColours *colours)
+{
+  g_return_if_fail (s != NULL);
+
+  g_clear_pointer (&s->colours, g_free);
+  if (colours)
+    s->colours = g_memdup2 (colours, sizeof *colours);
 }
 
 /* Grows *@buf to @size bytes (contents lost). */
@@ -368,17 +409,12 @@ expand_range (const AeFrame *frame, guint8 *dst)
   }
 }
 
-gboolean
-ae_anomaly_scorer_measure_output (AeAnomalyScorer *s, AeColor color,
-    const AeFrame *in, const AeFrame *out, AeAnomalyFeatures *f, float *map,
-    int map_w, int map_h, GError **error)
+/* ae_anomaly_measure() on what a model of @color reads of @in and @out. */
+static gboolean
+measure_pair (AeAnomalyScorer *s, AeColor color, const AeFrame *in,
+    const AeFrame *out, AeAnomalyFeatures *f, float *map, int map_w,
+    int map_h, GError **error)
 {
-  g_return_val_if_fail (s != NULL && in != NULL && out != NULL, FALSE);
-  g_return_val_if_fail (f != NULL, FALSE);
-  g_return_val_if_fail (in->format == out->format, FALSE);
-  g_return_val_if_fail (in->width == out->width
-      && in->height == out->height, FALSE);
-
   int w = in->width, h = in->height;
   int c = color == AE_COLOR_RGB ? 3 : 1;
 
@@ -408,6 +444,52 @@ ae_anomaly_scorer_measure_output (AeAnomalyScorer *s, AeColor color,
   ae_anomaly_measure (s->in, (gsize) w * c, s->recon, (gsize) w * c, w, h,
       c, f, map, map_w, map_h);
   return TRUE;
+}
+
+/* AE_ANOMALY_COLOUR and its box: the colour grid's cells, the worst one
+ * grown as the worst patch is. */
+static gboolean
+measure_colour (AeAnomalyScorer *s, const AeFrame *in, AeAnomalyFeatures *f,
+    GError **error)
+{
+  int w = in->width, h = in->height;
+  if (!ensure (&s->rgb, &s->rgb_size, (gsize) w * h * 3, w, h, error))
+    return FALSE;
+  convert (s, in, AE_COLOR_RGB, 3, s->rgb);
+
+  float cells[AE_COLOURS_N_CELLS];
+  double rare[AE_COLOURS_N_CELLS];
+  int worst = 0;
+  ae_colours_rare_cells (s->colours, s->rgb, (gsize) w * 3, w, h, 3, cells);
+  for (int c = 0; c < AE_COLOURS_N_CELLS; c++) {
+    rare[c] = cells[c];
+    if (rare[c] > rare[worst])
+      worst = c;
+  }
+  f->v[AE_ANOMALY_COLOUR] = rare[worst];
+  int x0, y0, x1, y1;
+  grow_region (rare, AE_COLOURS_GRID_W, AE_COLOURS_GRID_H, worst, &x0, &y0,
+      &x1, &y1);
+  cells_box (w, h, AE_COLOURS_GRID_W, AE_COLOURS_GRID_H, x0, y0, x1, y1,
+      &f->colour_box);
+  return TRUE;
+}
+
+gboolean
+ae_anomaly_scorer_measure_output (AeAnomalyScorer *s, AeColor color,
+    const AeFrame *in, const AeFrame *out, AeAnomalyFeatures *f, float *map,
+    int map_w, int map_h, GError **error)
+{
+  g_return_val_if_fail (s != NULL && in != NULL && out != NULL, FALSE);
+  g_return_val_if_fail (f != NULL, FALSE);
+  g_return_val_if_fail (in->format == out->format, FALSE);
+  g_return_val_if_fail (in->width == out->width
+      && in->height == out->height, FALSE);
+
+  if (!measure_pair (s, color, in, out, f, map, map_w, map_h, error))
+    return FALSE;
+  return !s->colours || in->format == AE_FRAME_GRAY8
+      || measure_colour (s, in, f, error);
 }
 
 gboolean
@@ -455,7 +537,7 @@ median (double *v, int n)
 
 gboolean
 ae_anomaly_calibrate (const AeAnomalyFeatures *normal, int n,
-    AeAnomalyCalibration *cal, GError **error)
+    const AeColours *colours, AeAnomalyCalibration *cal, GError **error)
 {
   g_return_val_if_fail (normal != NULL || n <= 0, FALSE);
   g_return_val_if_fail (cal != NULL, FALSE);
@@ -496,11 +578,17 @@ ae_anomaly_calibrate (const AeAnomalyFeatures *normal, int n,
         MIN_SCALE_CELL);
   }
   cal->has_cells = TRUE;
+  if (colours) {
+    cal->has_colours = TRUE;
+    cal->colours = *colours;
+  }
 
   for (int k = 0; k < AE_ANOMALY_N_FEATURES; k++) {
     AeAnomalyFeatureCalibration *fc = &cal->feature[k];
-    fc->side = k == AE_ANOMALY_WORST || k == AE_ANOMALY_CHANGED ?
-        AE_ANOMALY_SIDE_HIGH : AE_ANOMALY_SIDE_BOTH;
+    if (k == AE_ANOMALY_COLOUR && !colours)
+      continue;
+    fc->side = k == AE_ANOMALY_WORST || k == AE_ANOMALY_CHANGED
+        || k == AE_ANOMALY_COLOUR ? AE_ANOMALY_SIDE_HIGH : AE_ANOMALY_SIDE_BOTH;
     fc->log = feature_is_log (k);
     for (int i = 0; i < n; i++)
       t[i] = feature_transform (fc, k == AE_ANOMALY_CHANGED ?
@@ -510,7 +598,8 @@ ae_anomaly_calibrate (const AeAnomalyFeatures *normal, int n,
       t[i] = fabs (t[i] - fc->center);
     fc->scale = MAX (MAD_TO_SIGMA * median (t, n),
         fc->log ? MIN_SCALE_LOG : k == AE_ANOMALY_CHANGED ?
-        MIN_SCALE_CHANGED : MIN_SCALE_LINEAR);
+        MIN_SCALE_CHANGED : k == AE_ANOMALY_COLOUR ?
+        MIN_SCALE_COLOUR : MIN_SCALE_LINEAR);
   }
 
   double sum = 0, sum2 = 0, top = 0;
@@ -583,17 +672,14 @@ ae_anomaly_region (const AeAnomalyCalibration *cal,
             y1 = MAX (y1, cy);
           }
       if (x1 >= 0) {
-        int xs[AE_ANOMALY_GRID_W + 1], ys[AE_ANOMALY_GRID_H + 1];
-        cell_starts (width, AE_ANOMALY_GRID_W, xs);
-        cell_starts (height, AE_ANOMALY_GRID_H, ys);
-        /* a frame smaller than the grid has empty cells: keep one pixel */
-        box->x = MIN (xs[x0], width - 1);
-        box->y = MIN (ys[y0], height - 1);
-        box->width = MAX (1, xs[x1 + 1] - box->x);
-        box->height = MAX (1, ys[y1 + 1] - box->y);
+        cells_box (width, height, AE_ANOMALY_GRID_W, AE_ANOMALY_GRID_H, x0,
+            y0, x1, y1, box);
         return;
       }
       break;
+    case AE_ANOMALY_COLOUR:
+      *box = f->colour_box;
+      return;
     default:
       break;
   }
@@ -683,6 +769,18 @@ ae_anomaly_calibration_to_json (const AeAnomalyCalibration *cal)
         json_builder_add_double_value (b, v[c]);
       json_builder_end_array (b);
     }
+    json_builder_end_object (b);
+  }
+  if (cal->has_colours) {
+    g_autofree char *hex = ae_colours_to_hex (&cal->colours);
+    json_builder_set_member_name (b, "colours");
+    json_builder_begin_object (b);
+    json_builder_set_member_name (b, "y_bins");
+    json_builder_add_int_value (b, AE_COLOURS_Y_BINS);
+    json_builder_set_member_name (b, "c_bins");
+    json_builder_add_int_value (b, AE_COLOURS_C_BINS);
+    json_builder_set_member_name (b, "seen");
+    json_builder_add_string_value (b, hex);
     json_builder_end_object (b);
   }
   json_builder_set_member_name (b, "features");
@@ -818,6 +916,37 @@ parse_cells (JsonNode *node, AeAnomalyCalibration *cal, GError **error)
   return TRUE;
 }
 
+static gboolean
+parse_colours (JsonNode *node, AeAnomalyCalibration *cal, GError **error)
+{
+  JsonObject *o = JSON_NODE_HOLDS_OBJECT (node) ?
+      json_node_get_object (node) : NULL;
+  JsonNode *yb = o ? json_object_get_member (o, "y_bins") : NULL;
+  JsonNode *cb = o ? json_object_get_member (o, "c_bins") : NULL;
+  JsonNode *seen = o ? json_object_get_member (o, "seen") : NULL;
+
+  if (!yb || !cb || !JSON_NODE_HOLDS_VALUE (yb) || !JSON_NODE_HOLDS_VALUE (cb)
+      || json_node_get_value_type (yb) != G_TYPE_INT64
+      || json_node_get_value_type (cb) != G_TYPE_INT64
+      || json_node_get_int (yb) != AE_COLOURS_Y_BINS
+      || json_node_get_int (cb) != AE_COLOURS_C_BINS) {
+    g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_INVALID_MODEL,
+        "anomaly calibration: 'colours' must be an object with y_bins %d "
+        "and c_bins %d", AE_COLOURS_Y_BINS, AE_COLOURS_C_BINS);
+    return FALSE;
+  }
+  if (!seen || !JSON_NODE_HOLDS_VALUE (seen)
+      || json_node_get_value_type (seen) != G_TYPE_STRING
+      || !ae_colours_from_hex (json_node_get_string (seen), &cal->colours)) {
+    g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_INVALID_MODEL,
+        "anomaly calibration: 'colours.seen' must be a string of %d hex "
+        "digits", AE_COLOURS_N_BINS / 4);
+    return FALSE;
+  }
+  cal->has_colours = TRUE;
+  return TRUE;
+}
+
 gboolean
 ae_anomaly_calibration_from_json (const char *json, AeAnomalyCalibration *cal,
     GError **error)
@@ -873,6 +1002,9 @@ ae_anomaly_calibration_from_json (const char *json, AeAnomalyCalibration *cal,
   JsonNode *cells = json_object_get_member (o, "cells");
   if (cells && !parse_cells (cells, cal, error))
     return FALSE;
+  JsonNode *colours = json_object_get_member (o, "colours");
+  if (colours && !parse_colours (colours, cal, error))
+    return FALSE;
 
   JsonNode *feats = json_object_get_member (o, "features");
   if (!feats)
@@ -897,7 +1029,7 @@ ae_anomaly_calibration_from_json (const char *json, AeAnomalyCalibration *cal,
     if (k == AE_ANOMALY_N_FEATURES) {
       g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_INVALID_MODEL,
           "anomaly calibration: unknown feature '%s' (mse, worst, detail, "
-          "brightness, contrast, changed)", name);
+          "brightness, contrast, changed, colour)", name);
       return FALSE;
     }
     if (!parse_feature (node, name, &cal->feature[k], error))
@@ -908,6 +1040,13 @@ ae_anomaly_calibration_from_json (const char *json, AeAnomalyCalibration *cal,
     g_set_error_literal (error, AE_COMPUTE_ERROR,
         AE_COMPUTE_ERROR_INVALID_MODEL, "anomaly calibration: feature "
         "'changed' needs the per-cell statistics 'cells'");
+    return FALSE;
+  }
+  if (cal->feature[AE_ANOMALY_COLOUR].side != AE_ANOMALY_SIDE_NONE
+      && !cal->has_colours) {
+    g_set_error_literal (error, AE_COMPUTE_ERROR,
+        AE_COMPUTE_ERROR_INVALID_MODEL, "anomaly calibration: feature "
+        "'colour' needs the scene's colours 'colours'");
     return FALSE;
   }
   return TRUE;

@@ -35,6 +35,7 @@
 
 #include <glib.h>
 
+#include "ae-colours.h"
 #include "ae-engine.h"
 
 G_BEGIN_DECLS
@@ -50,6 +51,12 @@ typedef enum {
    * measured but derived from AeAnomalyFeatures.cells with the
    * calibration's per-cell statistics */
   AE_ANOMALY_CHANGED,
+  /* the largest fraction of a cell of the colour grid (ae-colours.h) in
+   * colours the scene's training frames do not show: foreign objects of
+   * a colour of their own. Measured only by a scorer given the scene's
+   * colours (ae_anomaly_scorer_set_colours()), on frames that have colour;
+   * 0 otherwise */
+  AE_ANOMALY_COLOUR,
   AE_ANOMALY_N_FEATURES
 } AeAnomalyFeature;
 
@@ -83,6 +90,9 @@ typedef struct {
    * of its own: where to look. */
   AeAnomalyBox box;
   double peak;                  /* mean squared error of the worst patch */
+  /* The colour grid's worst cell grown over its neighbours with at least
+   * half its fraction of unknown colours (f->box if not measured). */
+  AeAnomalyBox colour_box;
 } AeAnomalyFeatures;
 
 /* Which way a feature may deviate to count. */
@@ -106,6 +116,10 @@ typedef struct _AeAnomalyCalibration {
    * (AE_ANOMALY_CHANGED needs them). */
   gboolean has_cells;
   float cell_center[AE_ANOMALY_N_CELLS], cell_scale[AE_ANOMALY_N_CELLS];
+  /* The colours of the scene, only if has_colours (AE_ANOMALY_COLOUR needs
+   * them). */
+  gboolean has_colours;
+  AeColours colours;
   /* Mean and standard deviation of the calibration frames' AE_ANOMALY_MSE:
    * the first version's fields, still written for older readers. */
   double mse_mean, mse_std;
@@ -118,8 +132,8 @@ typedef struct _AeAnomalyCalibration {
 #define AE_ANOMALY_MIN_THRESHOLD 5.0
 #define AE_ANOMALY_THRESHOLD_MARGIN 1.25
 
-/* "mse", "worst", "detail", "brightness", "contrast", "changed"; "?" if
- * out of range. */
+/* "mse", "worst", "detail", "brightness", "contrast", "changed", "colour";
+ * "?" if out of range. */
 const char *ae_anomaly_feature_name (AeAnomalyFeature feature);
 
 /* The fraction (0..1) of @f's grid cells whose brightness is outside the
@@ -148,6 +162,10 @@ typedef struct _AeAnomalyScorer AeAnomalyScorer;
 
 AeAnomalyScorer *ae_anomaly_scorer_new (void);
 void ae_anomaly_scorer_free (AeAnomalyScorer *s);
+/* The scene's colours (copied; NULL: none): frames with colour then get
+ * AE_ANOMALY_COLOUR measured. */
+void ae_anomaly_scorer_set_colours (AeAnomalyScorer *s,
+    const AeColours *colours);
 gboolean ae_anomaly_scorer_measure (AeAnomalyScorer *s, AePlan *plan,
     const AeFrame *frame, AeAnomalyFeatures *f, float *map, int map_w,
     int map_h, GError **error);
@@ -162,14 +180,16 @@ gboolean ae_anomaly_scorer_measure_output (AeAnomalyScorer *s, AeColor color,
     int map_w, int map_h, GError **error);
 
 /* Calibrates on the features of @n normal frames (n >= 2, every value
- * finite and >= 0). Fills every field of @cal: the grid cells' centres and
- * scales first, then all features (worst and changed only above the
- * centre, the others both ways), threshold =
+ * finite and >= 0), measured by a scorer given @colours (NULL: the scene's
+ * colours are unknown and AE_ANOMALY_COLOUR is not used). Fills every field
+ * of @cal: the grid cells' centres and scales first, then all features
+ * (worst, changed and colour only above the centre, the others both ways),
+ * threshold =
  * MAX (AE_ANOMALY_MIN_THRESHOLD, AE_ANOMALY_THRESHOLD_MARGIN x the highest
  * score among the @n frames). FALSE with @error (AE_COMPUTE_ERROR_FAILED)
  * for too few frames or bad values. */
 gboolean ae_anomaly_calibrate (const AeAnomalyFeatures *normal, int n,
-    AeAnomalyCalibration *cal, GError **error);
+    const AeColours *colours, AeAnomalyCalibration *cal, GError **error);
 
 /* Calibration from the first version's fields only: AE_ANOMALY_MSE, linear,
  * one-sided, centre @mse_mean and scale @mse_std (a zero std gets a tiny
@@ -187,8 +207,9 @@ double ae_anomaly_score (const AeAnomalyCalibration *cal,
 /* Where the anomaly of @f is, in pixels of its @width x @height frame,
  * given the feature that scored it: the worst region (f->box) for the
  * reconstruction errors, the bounding box of the changed cells for
- * AE_ANOMALY_CHANGED (the worst region if none), the whole frame for the
- * frame-wide detail, brightness and contrast. */
+ * AE_ANOMALY_CHANGED (the worst region if none), f->colour_box for
+ * AE_ANOMALY_COLOUR, the whole frame for the frame-wide detail, brightness
+ * and contrast. */
 void ae_anomaly_region (const AeAnomalyCalibration *cal,
     const AeAnomalyFeatures *f, AeAnomalyFeature dominant, int width,
     int height, AeAnomalyBox *box);

@@ -30,11 +30,12 @@
  * * "score" (double): the frame's score; "normalized": score / threshold;
  *   "threshold"; "peak" (double): the highest score of the event so far
  * * "feature" (string): what drove the score (mse, worst, detail,
- *   brightness, contrast); "below" (boolean): the feature was below normal
+ *   brightness, contrast, changed, colour); "below" (boolean): the feature
+ *   was below normal
  * * "x", "y", "width", "height" (int): where the anomaly is, in pixels
  *   (of the peak frame for "end"): the worst region of reconstruction
- *   error, the changed cells, or the whole frame for frame-wide detail,
- *   brightness or contrast
+ *   error, the changed cells, the cells of colours the scene does not
+ *   show, or the whole frame for frame-wide detail, brightness or contrast
  * * end only: "duration" (GstClockTime), "reason" ("score", "eos",
  *   "flush", "stop")
  * * frame only: "anomalous" (boolean): an event is in progress
@@ -434,6 +435,8 @@ gst_ae_anomaly_start (GstBaseTransform * trans)
     }
   }
   self->scorer = ae_anomaly_scorer_new ();
+  if (self->cal.has_colours)
+    ae_anomaly_scorer_set_colours (self->scorer, &self->cal.colours);
   gst_ae_anomaly_reset (self);
   GST_INFO_OBJECT (self, "calibrated on %d frames, threshold %g",
       self->cal.n_frames, self->cal.threshold);

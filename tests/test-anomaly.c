@@ -76,7 +76,7 @@ calibrate_scene (AeAnomalyCalibration *cal)
     make_frame (f, i, rand);
     measure (f, &feats[i]);
   }
-  g_assert_true (ae_anomaly_calibrate (feats, N_NORMAL, cal, &error));
+  g_assert_true (ae_anomaly_calibrate (feats, N_NORMAL, NULL, cal, &error));
   g_assert_no_error (error);
   g_assert_cmpint (cal->n_frames, ==, N_NORMAL);
   g_assert_cmpfloat (cal->threshold, >=, AE_ANOMALY_MIN_THRESHOLD);
@@ -321,35 +321,40 @@ test_calibrate_errors (void)
     for (int k = 0; k < AE_ANOMALY_N_FEATURES; k++)
       feats[i].v[k] = 0.01 * (i + 1);
 
-  g_assert_false (ae_anomaly_calibrate (feats, 1, &cal, &error));
+  g_assert_false (ae_anomaly_calibrate (feats, 1, NULL, &cal, &error));
   g_assert_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_FAILED);
   g_assert_nonnull (strstr (error->message, "at least 2"));
   g_clear_error (&error);
-  g_assert_false (ae_anomaly_calibrate (feats, 0, &cal, &error));
+  g_assert_false (ae_anomaly_calibrate (feats, 0, NULL, &cal, &error));
   g_assert_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_FAILED);
   g_clear_error (&error);
 
   feats[1].v[AE_ANOMALY_DETAIL] = NAN;
-  g_assert_false (ae_anomaly_calibrate (feats, 3, &cal, &error));
+  g_assert_false (ae_anomaly_calibrate (feats, 3, NULL, &cal, &error));
   g_assert_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_FAILED);
   g_assert_nonnull (strstr (error->message, "frame 1 has detail"));
   g_clear_error (&error);
   feats[1].v[AE_ANOMALY_DETAIL] = INFINITY;
-  g_assert_false (ae_anomaly_calibrate (feats, 3, &cal, &error));
+  g_assert_false (ae_anomaly_calibrate (feats, 3, NULL, &cal, &error));
   g_clear_error (&error);
   feats[1].v[AE_ANOMALY_DETAIL] = -1;
-  g_assert_false (ae_anomaly_calibrate (feats, 3, &cal, &error));
+  g_assert_false (ae_anomaly_calibrate (feats, 3, NULL, &cal, &error));
   g_clear_error (&error);
 
   /* identical frames: scales get their floor, scores stay finite */
   feats[1].v[AE_ANOMALY_DETAIL] = 0.02;
   for (int i = 0; i < 3; i++)
     feats[i] = feats[0];
-  g_assert_true (ae_anomaly_calibrate (feats, 3, &cal, &error));
+  g_assert_true (ae_anomaly_calibrate (feats, 3, NULL, &cal, &error));
   g_assert_no_error (error);
   g_assert_cmpfloat (cal.threshold, ==, AE_ANOMALY_MIN_THRESHOLD);
   for (int k = 0; k < AE_ANOMALY_N_FEATURES; k++)
-    g_assert_cmpfloat (cal.feature[k].scale, >, 0);
+    if (k != AE_ANOMALY_COLOUR)
+      g_assert_cmpfloat (cal.feature[k].scale, >, 0);
+  /* no colours given: the colour feature is not used */
+  g_assert_cmpint (cal.feature[AE_ANOMALY_COLOUR].side, ==,
+      AE_ANOMALY_SIDE_NONE);
+  g_assert_false (cal.has_colours);
   g_assert_cmpfloat (ae_anomaly_score (&cal, &feats[0], NULL, NULL), ==, 0);
   feats[0].v[AE_ANOMALY_MSE] = 0;       /* log of zero stays finite */
   g_assert_true (isfinite (ae_anomaly_score (&cal, &feats[0], NULL, NULL)));
@@ -460,6 +465,17 @@ test_json_errors (void)
           "\"scale\": 1}}}", "'changed' needs the per-cell statistics"},
     {"{\"mean\": 1, \"std\": 1, \"threshold\": 4, \"cells\": "
           "{\"width\": 8, \"height\": 12}}", "width 16 and height 12"},
+    {"{\"mean\": 1, \"std\": 1, \"threshold\": 4, \"features\": "
+          "{\"colour\": {\"side\": \"high\", \"center\": 0, "
+          "\"scale\": 1}}}", "'colour' needs the scene's colours"},
+    {"{\"mean\": 1, \"std\": 1, \"threshold\": 4, \"colours\": "
+          "{\"y_bins\": 16, \"c_bins\": 32, \"seen\": \"00\"}}",
+        "y_bins 8 and c_bins 32"},
+    {"{\"mean\": 1, \"std\": 1, \"threshold\": 4, \"colours\": "
+          "{\"y_bins\": 8, \"c_bins\": 32, \"seen\": \"00\"}}",
+        "'colours.seen' must be a string of 2048 hex digits"},
+    {"{\"mean\": 1, \"std\": 1, \"threshold\": 4, \"colours\": 5}",
+        "'colours' must be an object"},
     {"{\"mean\": 1, \"std\": 1, \"threshold\": 4, \"cells\": "
           "{\"width\": 16, \"height\": 12, \"center\": [0.5]}}",
         "'cells.center' must be an array of 192"},
@@ -585,6 +601,126 @@ test_scorer_formats (void)
     g_assert_cmpint (gray[i], ==, (guint8) texture (i % w, i / w));
 }
 
+/* Normal colour frame @t of the colour scene: grass-green texture, a dark
+ * red blob walking, noise; RGBx. */
+static void
+make_colour_frame (guint8 *rgbx, int w, int h, int t, GRand *rand)
+{
+  int bx = 10 + (t * 5) % (w - 20), by = 10 + (t * 3) % (h - 20);
+
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++) {
+      guint8 *p = rgbx + 4 * (y * w + x);
+      double v = texture (x, y) + g_rand_double_range (rand, -4, 4);
+      gboolean blob = abs (x - bx) < 4 && abs (y - by) < 8;
+      p[0] = (guint8) CLAMP (blob ? 90 : 0.45 * v, 0, 255);
+      p[1] = (guint8) CLAMP (blob ? 30 : 0.8 * v, 0, 255);
+      p[2] = (guint8) CLAMP (blob ? 35 : 0.35 * v, 0, 255);
+      p[3] = 255;
+    }
+}
+
+/* The colour feature: a scorer given the scene's colours measures the
+ * share of unknown colours in the worst cell of colour frames (nothing on
+ * GRAY8, nor without colours); calibrated on normal frames, a patch of a
+ * colour the scene never showed deviates past the threshold, its region
+ * covers the patch, and the calibration keeps its colours through JSON. */
+static void
+test_colour (void)
+{
+  g_autofree char *path = g_test_build_filename (G_TEST_DIST, "data",
+      "models", "anomaly.safetensors", NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AeModel) model = ae_model_load (path, &error);
+  g_assert_no_error (error);
+  AeEngineParams ep = {.device = "cpu",.threads = 1 };
+  g_autoptr (AeEngine) engine = ae_engine_new (&ep, &error);
+  g_assert_no_error (error);
+  const int w = 128, h = 96, n = 20;
+  AePlanParams pp = {.width = w,.height = h };
+  g_autoptr (AePlan) plan = ae_plan_new (engine, model, &pp, &error);
+  g_assert_no_error (error);
+  g_autoptr (AeAnomalyScorer) scorer = ae_anomaly_scorer_new ();
+  g_autoptr (AeColourCounter) counter = ae_colour_counter_new ();
+  g_autoptr (GRand) rand = g_rand_new_with_seed (3);
+  g_autofree guint8 *rgbx = g_new (guint8, w * h * 4);
+  AeFrame fr = {.format = AE_FRAME_RGBX,.width = w,.height = h,
+    .data = rgbx,.stride = w * 4
+  };
+  AeAnomalyFeatures feats[20], f;
+  AeColours colours;
+
+  for (int t = 0; t < n; t++) {
+    make_colour_frame (rgbx, w, h, 2 * t, rand);
+    ae_colour_counter_add (counter, rgbx, w * 4, w, h, 4);
+  }
+  g_assert_true (ae_colour_counter_finish (counter, &colours));
+
+  /* no colours given: not measured */
+  make_colour_frame (rgbx, w, h, 1, rand);
+  g_assert_true (ae_anomaly_scorer_measure (scorer, plan, &fr, &f, NULL, 0,
+          0, &error));
+  g_assert_cmpfloat (f.v[AE_ANOMALY_COLOUR], ==, 0.0);
+
+  ae_anomaly_scorer_set_colours (scorer, &colours);
+  for (int t = 0; t < n; t++) {
+    make_colour_frame (rgbx, w, h, 2 * t + 1, rand);
+    g_assert_true (ae_anomaly_scorer_measure (scorer, plan, &fr, &feats[t],
+            NULL, 0, 0, &error));
+    g_assert_no_error (error);
+  }
+  AeAnomalyCalibration cal;
+  g_assert_true (ae_anomaly_calibrate (feats, n, &colours, &cal, &error));
+  g_assert_no_error (error);
+  g_assert_true (cal.has_colours);
+  g_assert_cmpint (cal.feature[AE_ANOMALY_COLOUR].side, ==,
+      AE_ANOMALY_SIDE_HIGH);
+  g_assert_cmpmem (&cal.colours, sizeof colours, &colours, sizeof colours);
+
+  /* a magenta case of 20x16 pixels at (60, 40) */
+  make_colour_frame (rgbx, w, h, 7, rand);
+  for (int y = 40; y < 56; y++)
+    for (int x = 60; x < 80; x++) {
+      guint8 *p = rgbx + 4 * (y * w + x);
+      p[0] = 200, p[1] = 40, p[2] = 190;
+    }
+  g_assert_true (ae_anomaly_scorer_measure (scorer, plan, &fr, &f, NULL, 0,
+          0, &error));
+  const AeAnomalyFeatureCalibration *fc = &cal.feature[AE_ANOMALY_COLOUR];
+  g_assert_cmpfloat (f.v[AE_ANOMALY_COLOUR], ==, 1.0);
+  g_assert_cmpfloat ((f.v[AE_ANOMALY_COLOUR] - fc->center) / fc->scale, >,
+      cal.threshold);
+  g_assert_cmpfloat (ae_anomaly_score (&cal, &f, NULL, NULL), >,
+      cal.threshold);
+  AeAnomalyBox box;
+  ae_anomaly_region (&cal, &f, AE_ANOMALY_COLOUR, w, h, &box);
+  g_assert_cmpmem (&box, sizeof box, &f.colour_box, sizeof box);
+  g_assert_cmpint (box.x, <=, 60);
+  g_assert_cmpint (box.y, <=, 40);
+  g_assert_cmpint (box.x + box.width, >=, 80);
+  g_assert_cmpint (box.y + box.height, >=, 56);
+  g_assert_cmpint (box.width, <=, 28);
+  g_assert_cmpint (box.height, <=, 24);
+
+  /* GRAY8 carries no colour: not measured */
+  g_autofree guint8 *gray = g_new (guint8, w * h);
+  for (int i = 0; i < w * h; i++)
+    gray[i] = rgbx[4 * i + 1];
+  AeFrame fg = {.format = AE_FRAME_GRAY8,.width = w,.height = h,
+    .data = gray,.stride = w
+  };
+  g_assert_true (ae_anomaly_scorer_measure (scorer, plan, &fg, &f, NULL, 0,
+          0, &error));
+  g_assert_cmpfloat (f.v[AE_ANOMALY_COLOUR], ==, 0.0);
+
+  /* to JSON and back, to the bit */
+  AeAnomalyCalibration back;
+  g_autofree char *js = ae_anomaly_calibration_to_json (&cal);
+  g_assert_true (ae_anomaly_calibration_from_json (js, &back, &error));
+  g_assert_no_error (error);
+  g_assert_cmpmem (&cal, sizeof cal, &back, sizeof back);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -597,6 +733,7 @@ main (int argc, char **argv)
   g_test_add_func ("/anomaly/score/occlusion", test_occlusion);
   g_test_add_func ("/anomaly/calibrate/errors", test_calibrate_errors);
   g_test_add_func ("/anomaly/scorer/formats", test_scorer_formats);
+  g_test_add_func ("/anomaly/scorer/colour", test_colour);
   g_test_add_func ("/anomaly/json/round-trip", test_json_round_trip);
   g_test_add_func ("/anomaly/json/legacy", test_json_legacy);
   g_test_add_func ("/anomaly/json/errors", test_json_errors);

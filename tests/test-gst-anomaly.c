@@ -114,7 +114,7 @@ make_models (void)
             NULL, 0, 0, &error));
   }
   AeAnomalyCalibration cal;
-  g_assert_true (ae_anomaly_calibrate (feats, 40, &cal, &error));
+  g_assert_true (ae_anomaly_calibrate (feats, 40, NULL, &cal, &error));
   g_assert_no_error (error);
   g_autofree char *cal_json = ae_anomaly_calibration_to_json (&cal);
   g_autofree char *member = g_strdup_printf (", \"anomaly\": %s", cal_json);

@@ -148,6 +148,31 @@ every_preset() {
 }
 ok "every preset trains and runs" every_preset
 
+# Anomaly models learn the colours of their scene (stored with the
+# calibration, and the "colour" feature calibrated on them); grey footage
+# has none to learn.
+anomaly_colours() {
+  mkdir -p "$tmp/colour"
+  gst-launch-1.0 -q videotestsrc pattern=smpte num-buffers=8 \
+    ! video/x-raw,width=48,height=48 ! pngenc \
+    ! multifilesink location="$tmp/colour/bars%02d.png" || return 1
+  "$train" --task anomaly --data "$tmp/colour" --batch 2 --patch 16 --val 3 \
+    --steps 3 --threads 2 -o "$tmp/an-c.safetensors" || return 1
+  "$train" --task anomaly --data "$tmp/imgs" --batch 2 --patch 16 --val 3 \
+    --steps 3 --threads 2 -o "$tmp/an-g.safetensors" || return 1
+  grep -aq 'colours.*seen' "$tmp/an-c.safetensors" \
+    || { echo "no colours in the model of colour frames"; return 1; }
+  grep -aq 'colour.*side.*high' "$tmp/an-c.safetensors" \
+    || { echo "no colour feature in the model of colour frames"; return 1; }
+  if grep -aq 'colour' "$tmp/an-g.safetensors"; then
+    echo "colours in the model of grey frames"
+    return 1
+  fi
+  "$model" run "$tmp/an-c.safetensors" "$tmp/colour/bars00.png" "$tmp/an.png"
+}
+ok "anomaly models learn the scene's colours (none from grey frames)" \
+  anomaly_colours
+
 # --init: a run that barely moves the weights validates as the model did
 init_run() {
   "$train" "${common[@]}" --init "$tmp/m.safetensors" --steps 1 --lr 1e-12 \

@@ -101,6 +101,13 @@ ae_dataset_add_pixels (AeDataset *ds, const guint8 *data, gsize stride,
   g_ptr_array_add (ds->images, im);
 }
 
+/* Y' of an R'G'B' pixel: BT.601 weights, as the engine's luma models. */
+static inline guint8
+luma_of (const guint8 *rgb)
+{
+  return (guint8) lrint (0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]);
+}
+
 /* A decoded frame (one of AE_MEDIA_READER_FORMATS) as an image of
  * @channels: luma from RGB with BT.601 weights, gray replicated to RGB. */
 static AeImage *
@@ -132,7 +139,7 @@ image_from_sample (GstSample *sample, int channels, const char *origin,
       } else if (gray) {
         d[3 * x] = d[3 * x + 1] = d[3 * x + 2] = s[0];
       } else if (channels == 1) {
-        d[x] = (guint8) lrint (0.299 * s[0] + 0.587 * s[1] + 0.114 * s[2]);
+        d[x] = luma_of (s);
       } else {
         d[3 * x] = s[0];
         d[3 * x + 1] = s[1];
@@ -383,6 +390,25 @@ ae_dataset_add (AeDataset *ds, const char *source, int step, int max_frames,
   for (guint i = 0; i < out->len; i++)
     g_ptr_array_add (ds->images, g_steal_pointer (&out->pdata[i]));
   return TRUE;
+}
+
+AeDataset *
+ae_dataset_to_luma (const AeDataset *ds)
+{
+  AeDataset *out = ae_dataset_new (1);
+  out->n_skipped = ds->n_skipped;
+  for (guint i = 0; i < ds->images->len; i++) {
+    const AeImage *im = g_ptr_array_index (ds->images, i);
+    AeImage *l = image_new (im->width, im->height, 1, im->origin);
+    for (int y = 0; y < im->height; y++) {
+      const guint8 *s = im->data + (gsize) y * im->stride;
+      guint8 *d = l->data + (gsize) y * l->stride;
+      for (int x = 0; x < im->width; x++)
+        d[x] = ds->channels == 1 ? s[x] : luma_of (s + 3 * x);
+    }
+    g_ptr_array_add (out->images, l);
+  }
+  return out;
 }
 
 AeDataset *

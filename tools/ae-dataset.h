@@ -72,6 +72,10 @@ int ae_dataset_get_n_skipped (const AeDataset *ds);
 /* Image @i, 0 <= i < size; owned by the dataset. */
 const AeImage *ae_dataset_get (const AeDataset *ds, int i);
 
+/* A new dataset of @ds's images as luma (Y', as the images of a dataset of
+ * 1 channel are read from their sources). */
+AeDataset *ae_dataset_to_luma (const AeDataset *ds);
+
 /* Moves @n_held_back images, spread evenly over the dataset (image
  * floor ((k + 0.5) · size / n) for k = 0 .. n-1), into a new dataset, for
  * validation or calibration: evenly spread, so held-back frames of a video

@@ -153,6 +153,8 @@ score_clip (AeModel *model, const AeAnomalyCalibration *cal,
   if (!reader)
     return FALSE;
   g_autoptr (AeAnomalyScorer) scorer = ae_anomaly_scorer_new ();
+  if (cal->has_colours)
+    ae_anomaly_scorer_set_colours (scorer, &cal->colours);
   g_autoptr (AePlan) plan = NULL;
   int plan_w = 0, plan_h = 0;
   GstSample *sample;

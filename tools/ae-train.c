@@ -458,11 +458,27 @@ model_with_graph (AeModel *m, const char *json, GError **error)
   return out;
 }
 
+/* The colours the images of @ds (RGB) show into @out; FALSE if they are all
+ * grey. */
+static gboolean
+scene_colours (const AeDataset *ds, AeColours *out)
+{
+  g_autoptr (AeColourCounter) counter = ae_colour_counter_new ();
+
+  for (int i = 0; i < ae_dataset_get_size (ds); i++) {
+    const AeImage *im = ae_dataset_get (ds, i);
+    ae_colour_counter_add (counter, im->data, im->stride, im->width,
+        im->height, 3);
+  }
+  return ae_colour_counter_finish (counter, out);
+}
+
 /* Runs the trained model over the held-back frames (whole, through the
  * engine and the scorer the element uses) and calibrates the anomaly score
  * on them. */
 static char *
-calibrate (AeModel *m, AeDataset *val, int threads, GError **error)
+calibrate (AeModel *m, AeDataset *val, const AeColours *colours, int threads,
+    GError **error)
 {
   AeEngineParams ep = { "cpu", threads };
   g_autoptr (AeEngine) e = ae_engine_new (&ep, error);
@@ -471,14 +487,14 @@ calibrate (AeModel *m, AeDataset *val, int threads, GError **error)
   int n = ae_dataset_get_size (val);
   g_autofree AeAnomalyFeatures *f = g_new0 (AeAnomalyFeatures, n);
   g_autoptr (AeAnomalyScorer) scorer = ae_anomaly_scorer_new ();
-  AeColor color = ae_graph_get_color (ae_model_get_graph (m));
+  ae_anomaly_scorer_set_colours (scorer, colours);
 
   for (int i = 0; i < n; i++) {
     const AeImage *im = ae_dataset_get (val, i);
     AePlanParams pp = { im->width, im->height, 0 };
     g_autoptr (AePlan) plan = ae_plan_new (e, m, &pp, error);
     AeFrame frame = { 0 };
-    frame.format = color == AE_COLOR_RGB ? AE_FRAME_RGB : AE_FRAME_GRAY8;
+    frame.format = im->channels == 3 ? AE_FRAME_RGB : AE_FRAME_GRAY8;
     frame.width = im->width;
     frame.height = im->height;
     frame.data = im->data;
@@ -488,7 +504,7 @@ calibrate (AeModel *m, AeDataset *val, int threads, GError **error)
       return NULL;
   }
   AeAnomalyCalibration cal;
-  if (!ae_anomaly_calibrate (f, n, &cal, error))
+  if (!ae_anomaly_calibrate (f, n, colours, &cal, error))
     return NULL;
   return ae_anomaly_calibration_to_json (&cal);
 }
@@ -687,8 +703,10 @@ train (Options *o, Setup *s, AeCheckpoint *ckpt, Resumed *res,
     return 1;
   }
 
-  /* the data */
-  g_autoptr (AeDataset) data = ae_dataset_new (s->bp.channels);
+  /* the data; an anomaly model's in colour whatever the model's, for the
+   * scene's colours */
+  gboolean anomaly = s->task == AE_TASK_ANOMALY;
+  g_autoptr (AeDataset) data = ae_dataset_new (anomaly ? 3 : s->bp.channels);
   for (char **src = o->data; *src; src++) {
     if (!ae_dataset_add (data, *src, o->frame_step, o->max_frames, &error)) {
       fail ("%s", error->message);
@@ -712,6 +730,18 @@ train (Options *o, Setup *s, AeCheckpoint *ckpt, Resumed *res,
   if (n_val > 0 && !val) {
     fail ("%s", error->message);
     return 1;
+  }
+  /* the colours of the training frames (none if they are grey); the
+   * held-back frames stay in colour for the calibration */
+  AeColours colours;
+  gboolean has_colours = anomaly && scene_colours (data, &colours);
+  g_autoptr (AeDataset) calib = NULL;
+  if (anomaly && s->bp.channels == 1) {
+    AeDataset *luma = ae_dataset_to_luma (data);
+    ae_dataset_free (data);
+    data = luma;
+    calib = g_steal_pointer (&val);
+    val = ae_dataset_to_luma (calib);
   }
 
   g_autoptr (AeBatcher) batcher = ae_batcher_new (data, &s->bp,
@@ -914,14 +944,14 @@ train (Options *o, Setup *s, AeCheckpoint *ckpt, Resumed *res,
   json_builder_end_object (tb);
   g_autoptr (JsonNode) training = json_builder_get_root (tb);
 
-  g_autofree char *anomaly = NULL;
-  if (s->task == AE_TASK_ANOMALY
-      && !(anomaly = calibrate (model, val, o->threads, &error))) {
+  g_autofree char *calibration = NULL;
+  if (anomaly && !(calibration = calibrate (model, calib ? calib : val,
+              has_colours ? &colours : NULL, o->threads, &error))) {
     fail ("calibration failed: %s", error->message);
     return 1;
   }
   g_autofree char *final_json = graph_with_records (graph_json, training,
-      anomaly);
+      calibration);
   g_autoptr (AeModel) final = model_with_graph (model, final_json, &error);
   if (!final || !ae_model_save (final, o->output, AE_DTYPE_F32, &error)) {
     fail ("cannot write the model: %s", error->message);
