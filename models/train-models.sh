@@ -98,7 +98,7 @@ for m in $models; do
         "$work/vtest-test.avi" --train-out "$work/vtest-train.avi"
       "$train" --task anomaly --preset ae-bottleneck \
         --data "$work/vtest-train.avi" --frame-step 2 --val 50 --steps 8000 \
-        --batch 16 --patch 64 --seed 1 -o "$work/$m.safetensors" ;;
+        --batch 16 --patch 64 --seed 1 --threads 2 -o "$work/$m.safetensors" ;;
     *)
       echo "train-models.sh: unknown model '$m'" >&2
       exit 2 ;;
