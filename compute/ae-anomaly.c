@@ -866,19 +866,34 @@ parse_feature (JsonNode *node, const char *name, AeAnomalyFeatureCalibration *fc
   return TRUE;
 }
 
-static gboolean
-parse_cells (JsonNode *node, AeAnomalyCalibration *cal, GError **error)
+/* @node is an object whose integer members @k1 and @k2 are @v1 and @v2
+ * (the layout a model's tables were written for); the object, else NULL. */
+static JsonObject *
+object_with_layout (JsonNode *node, const char *k1, int v1, const char *k2,
+    int v2)
 {
   JsonObject *o = node && JSON_NODE_HOLDS_OBJECT (node) ?
       json_node_get_object (node) : NULL;
-  JsonNode *w = o ? json_object_get_member (o, "width") : NULL;
-  JsonNode *h = o ? json_object_get_member (o, "height") : NULL;
+  const char *keys[2] = { k1, k2 };
+  const int values[2] = { v1, v2 };
 
-  if (!o || !w || !h || !JSON_NODE_HOLDS_VALUE (w) || !JSON_NODE_HOLDS_VALUE (h)
-      || json_node_get_value_type (w) != G_TYPE_INT64
-      || json_node_get_value_type (h) != G_TYPE_INT64
-      || json_node_get_int (w) != AE_ANOMALY_GRID_W
-      || json_node_get_int (h) != AE_ANOMALY_GRID_H) {
+  for (int i = 0; o && i < 2; i++) {
+    JsonNode *n = json_object_get_member (o, keys[i]);
+    if (!n || !JSON_NODE_HOLDS_VALUE (n)
+        || json_node_get_value_type (n) != G_TYPE_INT64
+        || json_node_get_int (n) != values[i])
+      return NULL;
+  }
+  return o;
+}
+
+static gboolean
+parse_cells (JsonNode *node, AeAnomalyCalibration *cal, GError **error)
+{
+  JsonObject *o = object_with_layout (node, "width", AE_ANOMALY_GRID_W,
+      "height", AE_ANOMALY_GRID_H);
+
+  if (!o) {
     g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_INVALID_MODEL,
         "anomaly calibration: 'cells' must be an object with width %d and "
         "height %d", AE_ANOMALY_GRID_W, AE_ANOMALY_GRID_H);
@@ -919,22 +934,16 @@ parse_cells (JsonNode *node, AeAnomalyCalibration *cal, GError **error)
 static gboolean
 parse_colours (JsonNode *node, AeAnomalyCalibration *cal, GError **error)
 {
-  JsonObject *o = JSON_NODE_HOLDS_OBJECT (node) ?
-      json_node_get_object (node) : NULL;
-  JsonNode *yb = o ? json_object_get_member (o, "y_bins") : NULL;
-  JsonNode *cb = o ? json_object_get_member (o, "c_bins") : NULL;
-  JsonNode *seen = o ? json_object_get_member (o, "seen") : NULL;
+  JsonObject *o = object_with_layout (node, "y_bins", AE_COLOURS_Y_BINS,
+      "c_bins", AE_COLOURS_C_BINS);
 
-  if (!yb || !cb || !JSON_NODE_HOLDS_VALUE (yb) || !JSON_NODE_HOLDS_VALUE (cb)
-      || json_node_get_value_type (yb) != G_TYPE_INT64
-      || json_node_get_value_type (cb) != G_TYPE_INT64
-      || json_node_get_int (yb) != AE_COLOURS_Y_BINS
-      || json_node_get_int (cb) != AE_COLOURS_C_BINS) {
+  if (!o) {
     g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_INVALID_MODEL,
         "anomaly calibration: 'colours' must be an object with y_bins %d "
         "and c_bins %d", AE_COLOURS_Y_BINS, AE_COLOURS_C_BINS);
     return FALSE;
   }
+  JsonNode *seen = json_object_get_member (o, "seen");
   if (!seen || !JSON_NODE_HOLDS_VALUE (seen)
       || json_node_get_value_type (seen) != G_TYPE_STRING
       || !ae_colours_from_hex (json_node_get_string (seen), &cal->colours)) {

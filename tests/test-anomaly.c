@@ -511,19 +511,29 @@ test_json_errors (void)
   g_clear_error (&error);
 }
 
+/* The fixture anomaly model and a CPU engine to plan it on. */
+static AeEngine *
+fixture_engine (AeModel **model)
+{
+  g_autofree char *path = g_test_build_filename (G_TEST_DIST, "data",
+      "models", "anomaly.safetensors", NULL);
+  g_autoptr (GError) error = NULL;
+  *model = ae_model_load (path, &error);
+  g_assert_no_error (error);
+  AeEngineParams ep = {.device = "cpu",.threads = 1 };
+  AeEngine *engine = ae_engine_new (&ep, &error);
+  g_assert_no_error (error);
+  return engine;
+}
+
 /* The scorer on the fixture model: the same features whichever format
  * carries the same luma, and the same as running the plan by hand. */
 static void
 test_scorer_formats (void)
 {
-  g_autofree char *path = g_test_build_filename (G_TEST_DIST, "data",
-      "models", "anomaly.safetensors", NULL);
   g_autoptr (GError) error = NULL;
-  g_autoptr (AeModel) model = ae_model_load (path, &error);
-  g_assert_no_error (error);
-  AeEngineParams ep = {.device = "cpu",.threads = 1 };
-  g_autoptr (AeEngine) engine = ae_engine_new (&ep, &error);
-  g_assert_no_error (error);
+  g_autoptr (AeModel) model = NULL;
+  g_autoptr (AeEngine) engine = fixture_engine (&model);
   const int w = 61, h = 47;
   AePlanParams pp = {.width = w,.height = h };
   g_autoptr (AePlan) plan = ae_plan_new (engine, model, &pp, &error);
@@ -628,14 +638,9 @@ make_colour_frame (guint8 *rgbx, int w, int h, int t, GRand *rand)
 static void
 test_colour (void)
 {
-  g_autofree char *path = g_test_build_filename (G_TEST_DIST, "data",
-      "models", "anomaly.safetensors", NULL);
   g_autoptr (GError) error = NULL;
-  g_autoptr (AeModel) model = ae_model_load (path, &error);
-  g_assert_no_error (error);
-  AeEngineParams ep = {.device = "cpu",.threads = 1 };
-  g_autoptr (AeEngine) engine = ae_engine_new (&ep, &error);
-  g_assert_no_error (error);
+  g_autoptr (AeModel) model = NULL;
+  g_autoptr (AeEngine) engine = fixture_engine (&model);
   const int w = 128, h = 96, n = 20;
   AePlanParams pp = {.width = w,.height = h };
   g_autoptr (AePlan) plan = ae_plan_new (engine, model, &pp, &error);
