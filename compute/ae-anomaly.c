@@ -453,19 +453,28 @@ measure_colour (AeAnomalyScorer *s, const AeFrame *in, AeAnomalyFeatures *f,
     GError **error)
 {
   int w = in->width, h = in->height;
-  if (!ensure (&s->rgb, &s->rgb_size, (gsize) w * h * 3, w, h, error))
-    return FALSE;
-  convert (s, in, AE_COLOR_RGB, 3, s->rgb);
+  const guint8 *rgb = in->data;
+  gsize stride = in->stride;
+  int bpp = ae_frame_format_bpp (in->format);
 
-  float cells[AE_COLOURS_N_CELLS];
+  /* R'G'B' bytes first in each pixel are read as they are; any other
+   * layout is converted */
+  if (in->format != AE_FRAME_RGB && in->format != AE_FRAME_RGBA
+      && in->format != AE_FRAME_RGBX) {
+    if (!ensure (&s->rgb, &s->rgb_size, (gsize) w * h * 3, w, h, error))
+      return FALSE;
+    convert (s, in, AE_COLOR_RGB, 3, s->rgb);
+    rgb = s->rgb;
+    stride = (gsize) w * 3;
+    bpp = 3;
+  }
+
   double rare[AE_COLOURS_N_CELLS];
   int worst = 0;
-  ae_colours_rare_cells (s->colours, s->rgb, (gsize) w * 3, w, h, 3, cells);
-  for (int c = 0; c < AE_COLOURS_N_CELLS; c++) {
-    rare[c] = cells[c];
+  ae_colours_rare_cells (s->colours, rgb, stride, w, h, bpp, rare);
+  for (int c = 0; c < AE_COLOURS_N_CELLS; c++)
     if (rare[c] > rare[worst])
       worst = c;
-  }
   f->v[AE_ANOMALY_COLOUR] = rare[worst];
   int x0, y0, x1, y1;
   grow_region (rare, AE_COLOURS_GRID_W, AE_COLOURS_GRID_H, worst, &x0, &y0,

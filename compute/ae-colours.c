@@ -71,7 +71,7 @@ ae_colour_counter_finish (const AeColourCounter *counter, AeColours *out)
 void
 ae_colours_rare_cells (const AeColours *colours, const guint8 *rgb,
     gsize stride, int width, int height, int bpp,
-    float cells[AE_COLOURS_N_CELLS])
+    double cells[AE_COLOURS_N_CELLS])
 {
   guint32 rare[AE_COLOURS_N_CELLS] = { 0 };
   guint32 pixels[AE_COLOURS_N_CELLS] = { 0 };
@@ -94,7 +94,7 @@ ae_colours_rare_cells (const AeColours *colours, const guint8 *rgb,
     }
   }
   for (int c = 0; c < AE_COLOURS_N_CELLS; c++)
-    cells[c] = pixels[c] ? (float) rare[c] / pixels[c] : 0.0f;
+    cells[c] = pixels[c] ? (double) rare[c] / pixels[c] : 0.0;
 }
 
 char *

@@ -73,7 +73,7 @@ gboolean ae_colour_counter_finish (const AeColourCounter *counter,
  * gets 0. */
 void ae_colours_rare_cells (const AeColours *colours, const guint8 *rgb,
     gsize stride, int width, int height, int bpp,
-    float cells[AE_COLOURS_N_CELLS]);
+    double cells[AE_COLOURS_N_CELLS]);
 
 /* @c as lower-case hex, two digits per byte of seen[] in order (newly
  * allocated), and back: FALSE for a string of another length or with

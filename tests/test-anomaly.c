@@ -697,6 +697,21 @@ test_colour (void)
       cal.threshold);
   g_assert_cmpfloat (ae_anomaly_score (&cal, &f, NULL, NULL), >,
       cal.threshold);
+  /* BGRx is converted, RGBx read in place: the same measure */
+  g_autofree guint8 *bgrx = g_memdup2 (rgbx, w * h * 4);
+  for (int i = 0; i < w * h; i++) {
+    bgrx[4 * i] = rgbx[4 * i + 2];
+    bgrx[4 * i + 2] = rgbx[4 * i];
+  }
+  AeFrame fb = fr;
+  fb.format = AE_FRAME_BGRX;
+  fb.data = bgrx;
+  AeAnomalyFeatures fbf;
+  g_assert_true (ae_anomaly_scorer_measure (scorer, plan, &fb, &fbf, NULL, 0,
+          0, &error));
+  g_assert_cmpfloat (fbf.v[AE_ANOMALY_COLOUR], ==, f.v[AE_ANOMALY_COLOUR]);
+  g_assert_cmpmem (&fbf.colour_box, sizeof fbf.colour_box, &f.colour_box,
+      sizeof f.colour_box);
   AeAnomalyBox box;
   ae_anomaly_region (&cal, &f, AE_ANOMALY_COLOUR, w, h, &box);
   g_assert_cmpmem (&box, sizeof box, &f.colour_box, sizeof box);

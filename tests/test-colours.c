@@ -74,14 +74,14 @@ test_rare_cells (void)
   const int w = 101, h = 53;
   g_autofree guint8 *rgbx = g_new (guint8, w * h * 4);
   AeColours colours = { 0 };
-  float cells[AE_COLOURS_N_CELLS];
+  double cells[AE_COLOURS_N_CELLS];
   int grey = ae_colours_bin (100, 100, 100);
 
   colours.seen[grey >> 3] |= 1 << (grey & 7);
   memset (rgbx, 100, w * h * 4);
   ae_colours_rare_cells (&colours, rgbx, w * 4, w, h, 4, cells);
   for (int c = 0; c < AE_COLOURS_N_CELLS; c++)
-    g_assert_cmpfloat (cells[c], ==, 0.0f);
+    g_assert_cmpfloat (cells[c], ==, 0.0);
 
   /* two pixels of cell 0 blue */
   for (int y = 0; y < h / AE_COLOURS_GRID_H; y++) {
@@ -90,14 +90,14 @@ test_rare_cells (void)
   }
   ae_colours_rare_cells (&colours, rgbx, w * 4, w, h, 4, cells);
   /* cell 0 is columns 0..3 (x * 32 / 101 < 1) and rows 0..2: 2 of 12 */
-  g_assert_cmpfloat (cells[0], ==, 2.0f / 12);
+  g_assert_cmpfloat (cells[0], ==, 2.0 / 12);
   for (int c = 1; c < AE_COLOURS_N_CELLS; c++)
-    g_assert_cmpfloat (cells[c], ==, 0.0f);
+    g_assert_cmpfloat (cells[c], ==, 0.0);
 
   /* 5x3 pixels: most cells are empty and report 0; all 15 pixels known */
   ae_colours_rare_cells (&colours, rgbx + 4 * w * 10, w * 4, 5, 3, 4, cells);
   for (int c = 0; c < AE_COLOURS_N_CELLS; c++)
-    g_assert_cmpfloat (cells[c], ==, 0.0f);
+    g_assert_cmpfloat (cells[c], ==, 0.0);
 }
 
 static void
