@@ -192,6 +192,41 @@ set_defaults (Options *o)
   o->log_every = 100;
 }
 
+/* The options a resume may override start unset, so that one given with
+ * its default value still counts as given. */
+#define UNSET G_MININT
+
+static void
+overridable (Options *o, int *fields[5])
+{
+  fields[0] = &o->steps;
+  fields[1] = &o->threads;
+  fields[2] = &o->checkpoint_every;
+  fields[3] = &o->val_every;
+  fields[4] = &o->log_every;
+}
+
+static void
+unset_overridable (Options *o)
+{
+  int *f[5];
+  overridable (o, f);
+  for (int i = 0; i < 5; i++)
+    *f[i] = UNSET;
+}
+
+/* dst takes the overridable options that src sets */
+static void
+take_given (Options *dst, Options *src)
+{
+  int *d[5], *s[5];
+  overridable (dst, d);
+  overridable (src, s);
+  for (int i = 0; i < 5; i++)
+    if (*s[i] != UNSET)
+      *d[i] = *s[i];
+}
+
 static void
 fail (const char *fmt, ...) G_GNUC_PRINTF (1, 2);
 
@@ -979,6 +1014,7 @@ main (int argc, char **argv)
   setvbuf (stdout, NULL, _IOLBF, 0);
   g_set_prgname ("ae-train");
   set_defaults (&o);
+  unset_overridable (&o);
   /* parsing consumes argv; the checkpoint keeps the run's own arguments */
   g_auto (GStrv) original = g_strdupv (argv);
   int original_argc = argc;
@@ -1020,18 +1056,7 @@ main (int argc, char **argv)
           error->message);
       return 1;
     }
-    Options def = { 0 };
-    set_defaults (&def);
-    if (cli.steps != def.steps)
-      saved.steps = cli.steps;
-    if (cli.threads != def.threads)
-      saved.threads = cli.threads;
-    if (cli.checkpoint_every != def.checkpoint_every)
-      saved.checkpoint_every = cli.checkpoint_every;
-    if (cli.val_every != def.val_every)
-      saved.val_every = cli.val_every;
-    if (cli.log_every != def.log_every)
-      saved.log_every = cli.log_every;
+    take_given (&saved, &cli);
     options_free (&o);
     o = saved;
     run_args = g_strdupv (res.argv + 1);
@@ -1041,8 +1066,7 @@ main (int argc, char **argv)
         g_free (a[1]);
         a[1] = g_strdup_printf ("%d", o.steps);
       }
-    if (o.steps != saved.steps || !g_strv_contains ((const char *const *)
-            run_args, "--steps")) {
+    if (!g_strv_contains ((const char *const *) run_args, "--steps")) {
       char **more = g_new0 (char *, g_strv_length (run_args) + 3);
       int k = 0;
       for (char **a = run_args; *a; a++)
@@ -1053,6 +1077,10 @@ main (int argc, char **argv)
       run_args = more;
     }
   } else {
+    Options def = { 0 };
+    set_defaults (&def);
+    take_given (&def, &o);
+    take_given (&o, &def);
     run_args = run_arguments (original_argc, original);
   }
 
