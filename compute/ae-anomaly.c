@@ -463,7 +463,11 @@ measure_colour (AeAnomalyScorer *s, const AeFrame *in, AeAnomalyFeatures *f,
       && in->format != AE_FRAME_RGBX) {
     if (!ensure (&s->rgb, &s->rgb_size, (gsize) w * h * 3, w, h, error))
       return FALSE;
-    convert (s, in, AE_COLOR_RGB, 3, s->rgb);
+    if (ae_frame_format_is_yuv (in->format))
+      for (int y = 0; y < h; y++)
+        ae_frame_read_rgb8_nearest (in, y, s->rgb + (gsize) y * w * 3);
+    else
+      convert (s, in, AE_COLOR_RGB, 3, s->rgb);
     rgb = s->rgb;
     stride = (gsize) w * 3;
     bpp = 3;
@@ -544,6 +548,43 @@ median (double *v, int n)
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+/* The changed fraction; *@darker: most changed cells got darker. */
+static double
+changed_cells (const AeAnomalyCalibration *cal, const AeAnomalyFeatures *f,
+    gboolean *darker)
+{
+  int changed = 0, dark = 0;
+
+  if (cal->has_cells)
+    for (int c = 0; c < AE_ANOMALY_N_CELLS; c++) {
+      float d = f->cells[c] - cal->cell_center[c];
+      if (fabsf (d) > AE_ANOMALY_CELL_DEVIATION * cal->cell_scale[c]) {
+        changed++;
+        dark += d < 0;
+      }
+    }
+  if (darker)
+    *darker = 2 * dark > changed;
+  return (double) changed / AE_ANOMALY_N_CELLS;
+}
+
+/* Feature @k's deviation for @f (>= 0; G_MAXDOUBLE if not finite);
+ * *@below: it lies below normal (for changed: most changed cells got
+ * darker). */
+static double
+deviation (const AeAnomalyCalibration *cal, int k, const AeAnomalyFeatures *f,
+    gboolean *below)
+{
+  const AeAnomalyFeatureCalibration *fc = &cal->feature[k];
+  gboolean darker = FALSE;
+  double v = k == AE_ANOMALY_CHANGED ?
+      changed_cells (cal, f, &darker) : f->v[k];
+  double z = (feature_transform (fc, v) - fc->center) / fc->scale;
+  double d = fc->side == AE_ANOMALY_SIDE_BOTH ? fabs (z) : MAX (z, 0.0);
+  *below = k == AE_ANOMALY_CHANGED ? darker : z < 0;
+  return isfinite (d) ? d : G_MAXDOUBLE;
+}
+
 gboolean
 ae_anomaly_calibrate (const AeAnomalyFeatures *normal, int n,
     const AeColours *colours, AeAnomalyCalibration *cal, GError **error)
@@ -620,32 +661,28 @@ ae_anomaly_calibrate (const AeAnomalyFeatures *normal, int n,
   cal->mse_mean = sum / n;
   cal->mse_std = sqrt (MAX (0.0, sum2 / n - cal->mse_mean * cal->mse_mean));
   cal->n_frames = n;
+  /* A feature whose own normal frames come near the lowest threshold gets
+   * its scale widened until they stay the margin below it: a feature with
+   * a heavy tail (colour, with the odd passer-by in clothes the scene never
+   * showed) is then less sensitive itself, instead of raising the one
+   * threshold that every feature is compared with. */
+  for (int k = 0; k < AE_ANOMALY_N_FEATURES; k++) {
+    if (cal->feature[k].side == AE_ANOMALY_SIDE_NONE)
+      continue;
+    double limit = AE_ANOMALY_MIN_THRESHOLD / AE_ANOMALY_THRESHOLD_MARGIN;
+    double worst = 0;
+    gboolean b;
+    for (int i = 0; i < n; i++)
+      worst = MAX (worst, deviation (cal, k, &normal[i], &b));
+    if (worst > limit)
+      cal->feature[k].scale *= worst / limit;
+  }
   cal->threshold = G_MAXDOUBLE;
   for (int i = 0; i < n; i++)
     top = MAX (top, ae_anomaly_score (cal, &normal[i], NULL, NULL));
   cal->threshold = MAX (AE_ANOMALY_MIN_THRESHOLD,
       AE_ANOMALY_THRESHOLD_MARGIN * top);
   return TRUE;
-}
-
-/* The changed fraction; *@darker: most changed cells got darker. */
-static double
-changed_cells (const AeAnomalyCalibration *cal, const AeAnomalyFeatures *f,
-    gboolean *darker)
-{
-  int changed = 0, dark = 0;
-
-  if (cal->has_cells)
-    for (int c = 0; c < AE_ANOMALY_N_CELLS; c++) {
-      float d = f->cells[c] - cal->cell_center[c];
-      if (fabsf (d) > AE_ANOMALY_CELL_DEVIATION * cal->cell_scale[c]) {
-        changed++;
-        dark += d < 0;
-      }
-    }
-  if (darker)
-    *darker = 2 * dark > changed;
-  return (double) changed / AE_ANOMALY_N_CELLS;
 }
 
 double
@@ -721,21 +758,14 @@ ae_anomaly_score (const AeAnomalyCalibration *cal, const AeAnomalyFeatures *f,
   g_return_val_if_fail (cal != NULL && f != NULL, 0.0);
 
   for (int k = 0; k < AE_ANOMALY_N_FEATURES; k++) {
-    const AeAnomalyFeatureCalibration *fc = &cal->feature[k];
-    if (fc->side == AE_ANOMALY_SIDE_NONE)
+    if (cal->feature[k].side == AE_ANOMALY_SIDE_NONE)
       continue;
-    gboolean darker = FALSE;
-    double v = k == AE_ANOMALY_CHANGED ?
-        changed_cells (cal, f, &darker) : f->v[k];
-    double z = (feature_transform (fc, v) - fc->center) / fc->scale;
-    double d = fc->side == AE_ANOMALY_SIDE_BOTH ? fabs (z) : MAX (z, 0.0);
-    if (!isfinite (d))
-      d = G_MAXDOUBLE;
+    gboolean b;
+    double d = deviation (cal, k, f, &b);
     if (d > best) {
       best = d;
       best_k = k;
-      /* a changed scene is "below" when it went dark */
-      best_below = k == AE_ANOMALY_CHANGED ? darker : z < 0;
+      best_below = b;
     }
   }
   if (dominant)

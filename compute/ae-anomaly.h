@@ -184,7 +184,9 @@ gboolean ae_anomaly_scorer_measure_output (AeAnomalyScorer *s, AeColor color,
  * colours are unknown and AE_ANOMALY_COLOUR is not used). Fills every field
  * of @cal: the grid cells' centres and scales first, then all features
  * (worst, changed and colour only above the centre, the others both ways),
- * threshold =
+ * each feature's scale widened where needed so that none of the @n frames
+ * deviates by more than AE_ANOMALY_MIN_THRESHOLD /
+ * AE_ANOMALY_THRESHOLD_MARGIN in it, and threshold =
  * MAX (AE_ANOMALY_MIN_THRESHOLD, AE_ANOMALY_THRESHOLD_MARGIN x the highest
  * score among the @n frames). FALSE with @error (AE_COMPUTE_ERROR_FAILED)
  * for too few frames or bad values. */

@@ -124,6 +124,20 @@ chroma_coord (int p, int shift, int n, int *i0, int *i1, float *frac)
   *frac = c - i;
 }
 
+/* R'G'B' (0..1, clamped) of one pixel's 8-bit codes. */
+static inline void
+ycbcr_to_rgb (Weights k, Range r, float y, float cb, float cr, float *rgb)
+{
+  float yp = (y - r.y_off) / r.y_scale;
+  float pb = (cb - 128.0f) / r.c_scale, pr = (cr - 128.0f) / r.c_scale;
+  float R = yp + 2.0f * (1.0f - k.kr) * pr;
+  float B = yp + 2.0f * (1.0f - k.kb) * pb;
+  float G = (yp - k.kr * R - k.kb * B) / k.kg;
+  rgb[0] = CLAMP (R, 0.0f, 1.0f);
+  rgb[1] = CLAMP (G, 0.0f, 1.0f);
+  rgb[2] = CLAMP (B, 0.0f, 1.0f);
+}
+
 /* R'G'B' (0..1) of Y'CbCr frame rows [y0, y0+h), chroma upsampled. */
 static void
 read_yuv_rgb (const AeFrame *f, int x0, int y0, int w, int h, float *dst)
@@ -153,15 +167,29 @@ read_yuv_rgb (const AeFrame *f, int x0, int y0, int w, int h, float *dst)
           + (*b10 * (1 - fx) + *b11 * fx) * fy;
       float cr = (*r00 * (1 - fx) + *r01 * fx) * (1 - fy)
           + (*r10 * (1 - fx) + *r11 * fx) * fy;
-      float yp = (yrow[sx] - r.y_off) / r.y_scale;
-      float pb = (cb - 128.0f) / r.c_scale, pr = (cr - 128.0f) / r.c_scale;
-      float R = yp + 2.0f * (1.0f - k.kr) * pr;
-      float B = yp + 2.0f * (1.0f - k.kb) * pb;
-      float G = (yp - k.kr * R - k.kb * B) / k.kg;
-      d[3 * x + 0] = CLAMP (R, 0.0f, 1.0f);
-      d[3 * x + 1] = CLAMP (G, 0.0f, 1.0f);
-      d[3 * x + 2] = CLAMP (B, 0.0f, 1.0f);
+      ycbcr_to_rgb (k, r, yrow[sx], cb, cr, d + 3 * x);
     }
+  }
+}
+
+void
+ae_frame_read_rgb8_nearest (const AeFrame *f, int y, guint8 *dst)
+{
+  g_return_if_fail (ae_frame_format_is_yuv (f->format));
+  g_return_if_fail (y >= 0 && y < f->height);
+
+  const FormatInfo *fi = &formats[f->format];
+  const Weights k = matrix_weights (f->matrix);
+  const Range r = frame_range (f);
+  const guint8 *yrow = f->data + (gsize) y * f->stride;
+  float rgb[3];
+
+  for (int x = 0; x < f->width; x++) {
+    guint8 *cb, *cr;
+    chroma_at (f, x >> fi->sx, y >> fi->sy, &cb, &cr);
+    ycbcr_to_rgb (k, r, yrow[x], *cb, *cr, rgb);
+    for (int i = 0; i < 3; i++)
+      dst[3 * x + i] = to_u8 (rgb[i]);
   }
 }
 

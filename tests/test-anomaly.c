@@ -64,18 +64,26 @@ measure (const Frame *f, AeAnomalyFeatures *out)
   ae_anomaly_measure (f->in, W, f->recon, W, W, H, 1, out, NULL, 0, 0);
 }
 
+/* The features of the scene's first N_NORMAL frames. */
 static void
-calibrate_scene (AeAnomalyCalibration *cal)
+scene_features (AeAnomalyFeatures feats[N_NORMAL])
 {
   g_autoptr (GRand) rand = g_rand_new_with_seed (7);
   g_autofree Frame *f = g_new (Frame, 1);
-  AeAnomalyFeatures feats[N_NORMAL];
-  g_autoptr (GError) error = NULL;
 
   for (int i = 0; i < N_NORMAL; i++) {
     make_frame (f, i, rand);
     measure (f, &feats[i]);
   }
+}
+
+static void
+calibrate_scene (AeAnomalyCalibration *cal)
+{
+  AeAnomalyFeatures feats[N_NORMAL];
+  g_autoptr (GError) error = NULL;
+
+  scene_features (feats);
   g_assert_true (ae_anomaly_calibrate (feats, N_NORMAL, NULL, cal, &error));
   g_assert_no_error (error);
   g_assert_cmpint (cal->n_frames, ==, N_NORMAL);
@@ -307,6 +315,41 @@ test_occlusion (void)
   AeAnomalyCalibration none = cal;
   none.has_cells = FALSE;
   g_assert_cmpfloat (ae_anomaly_changed_fraction (&none, &covered), ==, 0.0);
+}
+
+/* A feature with a heavy tail on normal frames widens its own scale
+ * instead of raising the threshold: an event another feature shows scores
+ * as it would without the tail. */
+static void
+test_calibrate_tail (void)
+{
+  AeAnomalyFeatures feats[N_NORMAL];
+  AeAnomalyCalibration plain, tailed;
+  g_autoptr (GError) error = NULL;
+  AeAnomalyFeature dominant;
+
+  scene_features (feats);
+  g_assert_true (ae_anomaly_calibrate (feats, N_NORMAL, NULL, &plain,
+          &error));
+  feats[5].v[AE_ANOMALY_BRIGHTNESS] += 0.3;     /* dozens of scales out */
+  g_assert_true (ae_anomaly_calibrate (feats, N_NORMAL, NULL, &tailed,
+          &error));
+  g_assert_no_error (error);
+  g_assert_cmpfloat (tailed.threshold, ==, plain.threshold);
+  g_assert_cmpfloat (tailed.feature[AE_ANOMALY_BRIGHTNESS].scale, >,
+      5 * plain.feature[AE_ANOMALY_BRIGHTNESS].scale);
+  /* the tail frame stays the margin below the threshold */
+  double s = ae_anomaly_score (&tailed, &feats[5], &dominant, NULL);
+  g_assert_cmpint (dominant, ==, AE_ANOMALY_BRIGHTNESS);
+  g_assert_cmpfloat_with_epsilon (s, AE_ANOMALY_MIN_THRESHOLD /
+      AE_ANOMALY_THRESHOLD_MARGIN, 1e-9);
+
+  AeAnomalyFeatures event = feats[0];
+  event.v[AE_ANOMALY_MSE] *= 4;
+  s = ae_anomaly_score (&tailed, &event, &dominant, NULL);
+  g_assert_cmpint (dominant, ==, AE_ANOMALY_MSE);
+  g_assert_cmpfloat (s, ==, ae_anomaly_score (&plain, &event, NULL, NULL));
+  g_assert_cmpfloat (s, >, tailed.threshold);
 }
 
 static void
@@ -751,6 +794,7 @@ main (int argc, char **argv)
   g_test_add_func ("/anomaly/score/blur", test_blur);
   g_test_add_func ("/anomaly/score/light-change", test_light_change);
   g_test_add_func ("/anomaly/score/occlusion", test_occlusion);
+  g_test_add_func ("/anomaly/calibrate/tail", test_calibrate_tail);
   g_test_add_func ("/anomaly/calibrate/errors", test_calibrate_errors);
   g_test_add_func ("/anomaly/scorer/formats", test_scorer_formats);
   g_test_add_func ("/anomaly/scorer/colour", test_colour);

@@ -822,21 +822,31 @@ ref_chroma (const YFrame *t, int x, int y, int c)
       * ax) * ay;
 }
 
-/* The textbook Y'CbCr -> R'G'B' of pixel (x, y), clamped to 0..1. */
+/* The textbook Y'CbCr -> R'G'B' of pixel (x, y) with chroma codes @cb and
+ * @cr, clamped to 0..1. */
 static void
-ref_rgb (const YFrame *t, int x, int y, double rgb[3])
+ref_rgb_with (const YFrame *t, int x, int y, double cb, double cr,
+    double rgb[3])
 {
   double kr = kr_of (t->f.matrix), kb = 1.0 - kr - kg_of (t->f.matrix);
   double ys = t->f.full_range ? 255 : 219, yo = t->f.full_range ? 0 : 16;
   double cs = t->f.full_range ? 255 : 224;
   double yp = (t->f.data[y * t->f.stride + x] - yo) / ys;
-  double pb = (ref_chroma (t, x, y, 0) - 128) / cs;
-  double pr = (ref_chroma (t, x, y, 1) - 128) / cs;
+  double pb = (cb - 128) / cs;
+  double pr = (cr - 128) / cs;
   rgb[0] = yp + 2 * (1 - kr) * pr;
   rgb[2] = yp + 2 * (1 - kb) * pb;
   rgb[1] = (yp - kr * rgb[0] - kb * rgb[2]) / (1 - kr - kb);
   for (int c = 0; c < 3; c++)
     rgb[c] = CLAMP (rgb[c], 0.0, 1.0);
+}
+
+/* ... with the chroma upsampled bilinearly */
+static void
+ref_rgb (const YFrame *t, int x, int y, double rgb[3])
+{
+  ref_rgb_with (t, x, y, ref_chroma (t, x, y, 0), ref_chroma (t, x, y, 1),
+      rgb);
 }
 
 typedef struct {
@@ -846,7 +856,8 @@ typedef struct {
 } YuvCase;
 
 /* Reading converts to R'G'B' with upsampled chroma, mirroring past the
- * edges; luma models still see Y' bytes / 255. */
+ * edges; luma models still see Y' bytes / 255; 8-bit rows for measures
+ * take each pixel's chroma sample as it is. */
 static void
 test_yuv_read (gconstpointer data)
 {
@@ -875,6 +886,20 @@ test_yuv_read (gconstpointer data)
           t.f.data[sy * t.f.stride + sx] * (1.0f / 255.0f));
     }
   g_assert_cmpfloat (max_err, <, 1e-5);
+
+  /* 8-bit rows with each pixel's own chroma sample, not interpolated */
+  int sub = yc->format == AE_FRAME_Y444 ? 0 : 1;
+  g_autofree guint8 *row = g_new (guint8, w * 3);
+  for (int y = 0; y < h; y++) {
+    ae_frame_read_rgb8_nearest (&t.f, y, row);
+    for (int x = 0; x < w; x++) {
+      double want[3];
+      ref_rgb_with (&t, x, y, *ycb (&t, x >> sub, y >> sub, 0),
+          *ycb (&t, x >> sub, y >> sub, 1), want);
+      for (int c = 0; c < 3; c++)
+        g_assert_cmpfloat (fabs (row[x * 3 + c] - want[c] * 255), <=, 0.501);
+    }
+  }
   yframe_clear (&t);
   g_rand_free (r);
 }

@@ -38,6 +38,8 @@ grep -q '12 frames, 9 normal, 1 events' "$tmp/out.txt" || fail "frame counts"
 grep -q 'frame ROC AUC: *[01]\.[0-9]\{4\}' "$tmp/out.txt" || fail "no AUC"
 grep -q 'false alarms: *[0-9] of 9 normal frames' "$tmp/out.txt" \
   || fail "no false-alarm line"
+grep -Eq 'highest normal: *[0-9.]+ \([0-9.]+ x threshold\), frame [0-9]' \
+  "$tmp/out.txt" || fail "no highest-normal line"
 grep -q '1  snow  *4-6 ' "$tmp/out.txt" || fail "event row"
 
 "$ae_model" eval "$models/anomaly.safetensors" "$tmp/clip.avi" \
@@ -48,6 +50,7 @@ grep -q '"label" : "snow"' "$tmp/out.json" || fail "JSON event"
 grep -q '"first" : 4' "$tmp/out.json" || fail "JSON event start"
 grep -q '"last" : 6' "$tmp/out.json" || fail "JSON event end"
 grep -q '"auc" : [01]\.' "$tmp/out.json" || fail "JSON auc"
+grep -Eq '"top_normal" : \{' "$tmp/out.json" || fail "JSON top normal frame"
 
 expect_fail() {                 # message, then the eval arguments
   msg=$1

@@ -25,6 +25,13 @@ typedef struct {
   gboolean below;
 } FrameScore;
 
+/* The clip's frame-level figures. */
+typedef struct {
+  double auc;                   /* < 0 without both normal and event frames */
+  int n_frames, n_normal, false_alarms;
+  int top_normal;               /* highest-scoring normal frame, or -1 */
+} Summary;
+
 /* Reads "frame,label" lines into @labels (one string per frame, frames 0,
  * 1, 2... in order). */
 static gboolean
@@ -217,8 +224,8 @@ score_clip (AeModel *model, const AeAnomalyCalibration *cal,
 
 static void
 print_json (AeModel *model, const char *clip, const char *backend,
-    const AeAnomalyCalibration *cal, double auc, int n_frames, int n_normal,
-    int false_alarms, const FrameScore *fs, GArray *events)
+    const AeAnomalyCalibration *cal, const Summary *sum, const FrameScore *fs,
+    GArray *events)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
   int caught = 0;
@@ -233,19 +240,35 @@ print_json (AeModel *model, const char *clip, const char *backend,
   json_builder_set_member_name (b, "threshold");
   json_builder_add_double_value (b, cal->threshold);
   json_builder_set_member_name (b, "frames");
-  json_builder_add_int_value (b, n_frames);
+  json_builder_add_int_value (b, sum->n_frames);
   json_builder_set_member_name (b, "normal_frames");
-  json_builder_add_int_value (b, n_normal);
+  json_builder_add_int_value (b, sum->n_normal);
   json_builder_set_member_name (b, "auc");
-  if (auc >= 0)
-    json_builder_add_double_value (b, auc);
+  if (sum->auc >= 0)
+    json_builder_add_double_value (b, sum->auc);
   else
     json_builder_add_null_value (b);
   json_builder_set_member_name (b, "false_alarms");
-  json_builder_add_int_value (b, false_alarms);
+  json_builder_add_int_value (b, sum->false_alarms);
   json_builder_set_member_name (b, "false_alarm_rate");
-  json_builder_add_double_value (b, n_normal ? (double) false_alarms /
-      n_normal : 0.0);
+  json_builder_add_double_value (b, sum->n_normal ?
+      (double) sum->false_alarms / sum->n_normal : 0.0);
+  json_builder_set_member_name (b, "top_normal");
+  if (sum->top_normal >= 0) {
+    const FrameScore *top = &fs[sum->top_normal];
+    json_builder_begin_object (b);
+    json_builder_set_member_name (b, "frame");
+    json_builder_add_int_value (b, sum->top_normal);
+    json_builder_set_member_name (b, "score");
+    json_builder_add_double_value (b, top->score);
+    json_builder_set_member_name (b, "feature");
+    json_builder_add_string_value (b, ae_anomaly_feature_name (top->dominant));
+    json_builder_set_member_name (b, "below");
+    json_builder_add_boolean_value (b, top->below);
+    json_builder_end_object (b);
+  } else {
+    json_builder_add_null_value (b);
+  }
   json_builder_set_member_name (b, "events");
   json_builder_begin_array (b);
   for (guint i = 0; i < events->len; i++) {
@@ -287,8 +310,8 @@ print_json (AeModel *model, const char *clip, const char *backend,
 
 static void
 print_tables (AeModel *model, const char *clip, const char *backend,
-    const AeAnomalyCalibration *cal, double auc, int n_frames, int n_normal,
-    int false_alarms, const FrameScore *fs, GArray *events)
+    const AeAnomalyCalibration *cal, const Summary *sum, const FrameScore *fs,
+    GArray *events)
 {
   g_autoptr (AeTable) t = ae_table_new ("event|label|frames|caught|delay|"
       "peak score|by", "rlllrrl");
@@ -314,16 +337,24 @@ print_tables (AeModel *model, const char *clip, const char *backend,
 
   printf ("model:     %s (threshold %.3g, stored in the model)\n",
       ae_model_get_name (model), cal->threshold);
-  printf ("clip:      %s, %d frames, %d normal, %u events\n", clip, n_frames,
-      n_normal, events->len);
+  printf ("clip:      %s, %d frames, %d normal, %u events\n", clip,
+      sum->n_frames, sum->n_normal, events->len);
   printf ("backend:   %s\n\n", backend);
-  if (auc >= 0)
-    printf ("frame ROC AUC:       %.4f\n", auc);
+  if (sum->auc >= 0)
+    printf ("frame ROC AUC:       %.4f\n", sum->auc);
   else
     printf ("frame ROC AUC:       n/a (needs normal and event frames)\n");
   printf ("events caught:       %d of %u\n", caught, events->len);
-  printf ("false alarms:        %d of %d normal frames (%.1f%%)\n\n",
-      false_alarms, n_normal, n_normal ? 100.0 * false_alarms / n_normal : 0);
+  printf ("false alarms:        %d of %d normal frames (%.1f%%)\n",
+      sum->false_alarms, sum->n_normal, sum->n_normal ?
+      100.0 * sum->false_alarms / sum->n_normal : 0);
+  if (sum->top_normal >= 0) {
+    const FrameScore *top = &fs[sum->top_normal];
+    printf ("highest normal:      %.2f (%.2f x threshold), frame %d, %s %s\n",
+        top->score, top->score / cal->threshold, sum->top_normal,
+        ae_anomaly_feature_name (top->dominant), top->below ? "low" : "high");
+  }
+  printf ("\n");
   if (events->len)
     ae_table_print (t, stdout, "  ");
 }
@@ -363,13 +394,14 @@ ae_eval_anomaly (AeModel *model, const char *clip, const char *labels,
 
   const FrameScore *fs = (const FrameScore *) scores->data;
   g_autoptr (GArray) events = find_events (lab);
-  int n_normal = 0, false_alarms = 0;
+  Summary sum = { roc_auc (fs, lab), scores->len, 0, 0, -1 };
   for (guint i = 0; i < lab->len; i++)
     if (is_normal (lab->pdata[i])) {
-      n_normal++;
-      false_alarms += fs[i].score > cal.threshold;
+      sum.n_normal++;
+      sum.false_alarms += fs[i].score > cal.threshold;
+      if (sum.top_normal < 0 || fs[i].score > fs[sum.top_normal].score)
+        sum.top_normal = i;
     }
-  double auc = roc_auc (fs, lab);
   for (guint i = 0; i < events->len; i++) {
     Event *e = &g_array_index (events, Event, i);
     e->first_hit = -1;
@@ -383,10 +415,8 @@ ae_eval_anomaly (AeModel *model, const char *clip, const char *labels,
   }
 
   if (json)
-    print_json (model, clip, backend, &cal, auc, scores->len, n_normal,
-        false_alarms, fs, events);
+    print_json (model, clip, backend, &cal, &sum, fs, events);
   else
-    print_tables (model, clip, backend, &cal, auc, scores->len, n_normal,
-        false_alarms, fs, events);
+    print_tables (model, clip, backend, &cal, &sum, fs, events);
   return AE_EXIT_OK;
 }
