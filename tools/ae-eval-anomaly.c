@@ -222,6 +222,19 @@ score_clip (AeModel *model, const AeAnomalyCalibration *cal,
   return error == NULL || *error == NULL;
 }
 
+/* A frame's score as @score_name, with the feature that gave it. */
+static void
+add_score_members (JsonBuilder *b, const char *score_name,
+    const FrameScore *f)
+{
+  json_builder_set_member_name (b, score_name);
+  json_builder_add_double_value (b, f->score);
+  json_builder_set_member_name (b, "feature");
+  json_builder_add_string_value (b, ae_anomaly_feature_name (f->dominant));
+  json_builder_set_member_name (b, "below");
+  json_builder_add_boolean_value (b, f->below);
+}
+
 static void
 print_json (AeModel *model, const char *clip, const char *backend,
     const AeAnomalyCalibration *cal, const Summary *sum, const FrameScore *fs,
@@ -255,16 +268,10 @@ print_json (AeModel *model, const char *clip, const char *backend,
       (double) sum->false_alarms / sum->n_normal : 0.0);
   json_builder_set_member_name (b, "top_normal");
   if (sum->top_normal >= 0) {
-    const FrameScore *top = &fs[sum->top_normal];
     json_builder_begin_object (b);
     json_builder_set_member_name (b, "frame");
     json_builder_add_int_value (b, sum->top_normal);
-    json_builder_set_member_name (b, "score");
-    json_builder_add_double_value (b, top->score);
-    json_builder_set_member_name (b, "feature");
-    json_builder_add_string_value (b, ae_anomaly_feature_name (top->dominant));
-    json_builder_set_member_name (b, "below");
-    json_builder_add_boolean_value (b, top->below);
+    add_score_members (b, "score", &fs[sum->top_normal]);
     json_builder_end_object (b);
   } else {
     json_builder_add_null_value (b);
@@ -289,13 +296,7 @@ print_json (AeModel *model, const char *clip, const char *backend,
       json_builder_add_int_value (b, first_hit - e->first);
     else
       json_builder_add_null_value (b);
-    json_builder_set_member_name (b, "peak");
-    json_builder_add_double_value (b, fs[peak].score);
-    json_builder_set_member_name (b, "feature");
-    json_builder_add_string_value (b,
-        ae_anomaly_feature_name (fs[peak].dominant));
-    json_builder_set_member_name (b, "below");
-    json_builder_add_boolean_value (b, fs[peak].below);
+    add_score_members (b, "peak", &fs[peak]);
     json_builder_end_object (b);
   }
   json_builder_end_array (b);
