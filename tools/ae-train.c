@@ -1077,6 +1077,7 @@ main (int argc, char **argv)
       run_args = more;
     }
   } else {
+    /* the defaults where the command line set none */
     Options def = { 0 };
     set_defaults (&def);
     take_given (&def, &o);
