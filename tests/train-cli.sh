@@ -175,6 +175,22 @@ anomaly_colours() {
 ok "anomaly models learn the scene's colours (none from grey frames)" \
   anomaly_colours
 
+# ae-model info shows each feature's calibration, in text and JSON
+anomaly_info() {
+  "$model" info "$tmp/an-c.safetensors" >"$tmp/info-c" || return 1
+  grep -q '^anomaly calibration: threshold .*, from 3 normal frames' \
+    "$tmp/info-c" || { cat "$tmp/info-c"; return 1; }
+  grep -Eq '^  mse +both ways +ln ' "$tmp/info-c" || return 1
+  grep -Eq '^  colour +upwards +value ' "$tmp/info-c" || return 1
+  "$model" info "$tmp/an-g.safetensors" | grep -Eq '^  colour ' && return 1
+  "$model" info --json "$tmp/an-c.safetensors" | python3 -c '
+import json, sys
+f = json.load(sys.stdin)["anomaly"]["features"]
+assert f["colour"]["side"] == "high" and f["mse"]["log"], f
+assert all(v["scale"] > 0 for v in f.values()), f'
+}
+ok "ae-model info shows the features' calibration" anomaly_info
+
 # --init: a run that barely moves the weights validates as the model did
 init_run() {
   "$train" "${common[@]}" --init "$tmp/m.safetensors" --steps 1 --lr 1e-12 \

@@ -1,4 +1,5 @@
 /* ae-model info: what a model file holds and what it costs. */
+#include "ae-anomaly.h"
 #include "ae-tool.h"
 #include "ae-table.h"
 
@@ -158,6 +159,39 @@ kflop (double flops)
   return ae_tool_format_number (flops / 1000.0);
 }
 
+/* The calibration: the threshold and, where the model has them, each
+ * feature's centre and scale (docs/MODEL-FORMAT.md). */
+static void
+print_anomaly (const AeGraph *g, double mean, double std, double threshold)
+{
+  AeAnomalyCalibration cal;
+
+  printf ("\nanomaly calibration: threshold %g", threshold);
+  if (!ae_graph_get_anomaly (g, &cal) || !cal.has_cells) {
+    printf (" (mse only: mean %g, std %g)\n", mean, std);
+    return;
+  }
+  if (cal.n_frames > 0)
+    printf (", from %d normal frames", cal.n_frames);
+  printf ("\n(a frame's score is its largest deviation, (t(value) - centre) "
+      "/ scale,\nt = ln for log features):\n");
+  g_autoptr (AeTable) t = ae_table_new ("feature|counts|t|centre|scale",
+      "lllrr");
+  for (int k = 0; k < AE_ANOMALY_N_FEATURES; k++) {
+    const AeAnomalyFeatureCalibration *fc = &cal.feature[k];
+    if (fc->side == AE_ANOMALY_SIDE_NONE)
+      continue;
+    ae_table_row (t);
+    ae_table_cell (t, "%s", ae_anomaly_feature_name (k));
+    ae_table_cell (t, "%s", fc->side == AE_ANOMALY_SIDE_BOTH ?
+        "both ways" : "upwards");
+    ae_table_cell (t, "%s", fc->log ? "ln" : "value");
+    ae_table_cell (t, "%.4g", fc->center);
+    ae_table_cell (t, "%.4g", fc->scale);
+  }
+  ae_table_print (t, stdout, "  ");
+}
+
 static void
 print_text (const Info *info)
 {
@@ -233,8 +267,7 @@ print_text (const Info *info)
   ae_table_print (t, stdout, "  ");
 
   if (ae_graph_get_anomaly_calibration (g, &mean, &std, &threshold))
-    printf ("\nanomaly calibration: mean %g, std %g, threshold %g\n", mean,
-        std, threshold);
+    print_anomaly (g, mean, std, threshold);
 
   JsonObject *training = training_object (info);
   if (training) {
@@ -379,6 +412,27 @@ print_json (const Info *info)
     add_double (b, "mean", mean);
     add_double (b, "std", std);
     add_double (b, "threshold", threshold);
+    AeAnomalyCalibration cal;
+    if (ae_graph_get_anomaly (g, &cal) && cal.has_cells) {
+      json_builder_set_member_name (b, "features");
+      json_builder_begin_object (b);
+      for (int k = 0; k < AE_ANOMALY_N_FEATURES; k++) {
+        const AeAnomalyFeatureCalibration *fc = &cal.feature[k];
+        if (fc->side == AE_ANOMALY_SIDE_NONE)
+          continue;
+        json_builder_set_member_name (b, ae_anomaly_feature_name (k));
+        json_builder_begin_object (b);
+        json_builder_set_member_name (b, "side");
+        json_builder_add_string_value (b,
+            fc->side == AE_ANOMALY_SIDE_BOTH ? "both" : "high");
+        json_builder_set_member_name (b, "log");
+        json_builder_add_boolean_value (b, fc->log);
+        add_double (b, "center", fc->center);
+        add_double (b, "scale", fc->scale);
+        json_builder_end_object (b);
+      }
+      json_builder_end_object (b);
+    }
     json_builder_end_object (b);
   }
   JsonObject *training = training_object (info);
