@@ -661,15 +661,15 @@ ae_anomaly_calibrate (const AeAnomalyFeatures *normal, int n,
   cal->mse_mean = sum / n;
   cal->mse_std = sqrt (MAX (0.0, sum2 / n - cal->mse_mean * cal->mse_mean));
   cal->n_frames = n;
-  /* A feature whose own normal frames come near the lowest threshold gets
-   * its scale widened until they stay the margin below it: a feature with
+  /* A feature whose own normal frames come within the margin of the lowest
+   * threshold gets its scale widened until they stay the margin below it: a feature with
    * a heavy tail (colour, with the odd passer-by in clothes the scene never
    * showed) is then less sensitive itself, instead of raising the one
    * threshold that every feature is compared with. */
+  const double limit = AE_ANOMALY_MIN_THRESHOLD / AE_ANOMALY_THRESHOLD_MARGIN;
   for (int k = 0; k < AE_ANOMALY_N_FEATURES; k++) {
     if (cal->feature[k].side == AE_ANOMALY_SIDE_NONE)
       continue;
-    double limit = AE_ANOMALY_MIN_THRESHOLD / AE_ANOMALY_THRESHOLD_MARGIN;
     double worst = 0;
     gboolean b;
     for (int i = 0; i < n; i++)

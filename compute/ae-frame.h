@@ -80,9 +80,9 @@ void ae_frame_read (const AeFrame *frame, AeColor color, int x0, int y0,
     int w, int h, float *dst);
 
 /* Row @y of a YUV frame as 8-bit R'G'B' (width x 3 bytes), each pixel with
- * the chroma sample it lies in, not interpolated: what GStreamer's
- * videoconvert gives from 4:2:0 to RGB, so a measure of colours sees them
- * as the trainer (which reads its data as RGB through videoconvert) did. */
+ * the chroma sample it lies in, not interpolated, as GStreamer's
+ * videoconvert takes it from 4:2:0 to RGB: for measures of colour, which
+ * the trainer counted on frames videoconvert made RGB. */
 void ae_frame_read_rgb8_nearest (const AeFrame *frame, int y, guint8 *dst);
 
 /* Writes @src (h x w x C floats, row pitch @src_pitch floats) to @out's

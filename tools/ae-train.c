@@ -195,9 +195,10 @@ set_defaults (Options *o)
 /* The options a resume may override start unset, so that one given with
  * its default value still counts as given. */
 #define UNSET G_MININT
+#define N_OVERRIDABLE 5
 
 static void
-overridable (Options *o, int *fields[5])
+overridable (Options *o, int *fields[N_OVERRIDABLE])
 {
   fields[0] = &o->steps;
   fields[1] = &o->threads;
@@ -209,9 +210,9 @@ overridable (Options *o, int *fields[5])
 static void
 unset_overridable (Options *o)
 {
-  int *f[5];
+  int *f[N_OVERRIDABLE];
   overridable (o, f);
-  for (int i = 0; i < 5; i++)
+  for (int i = 0; i < N_OVERRIDABLE; i++)
     *f[i] = UNSET;
 }
 
@@ -219,10 +220,10 @@ unset_overridable (Options *o)
 static void
 take_given (Options *dst, Options *src)
 {
-  int *d[5], *s[5];
+  int *d[N_OVERRIDABLE], *s[N_OVERRIDABLE];
   overridable (dst, d);
   overridable (src, s);
-  for (int i = 0; i < 5; i++)
+  for (int i = 0; i < N_OVERRIDABLE; i++)
     if (*s[i] != UNSET)
       *d[i] = *s[i];
 }
