@@ -446,6 +446,14 @@ measure_pair (AeAnomalyScorer *s, AeColor color, const AeFrame *in,
   return TRUE;
 }
 
+/* Frames whose pixels start with their R', G' and B' bytes. */
+static gboolean
+has_rgb_bytes (AeFrameFormat format)
+{
+  return format == AE_FRAME_RGB || format == AE_FRAME_RGBA
+      || format == AE_FRAME_RGBX;
+}
+
 /* AE_ANOMALY_COLOUR and its box: the colour grid's cells, the worst one
  * grown as the worst patch is. */
 static gboolean
@@ -459,8 +467,7 @@ measure_colour (AeAnomalyScorer *s, const AeFrame *in, AeAnomalyFeatures *f,
 
   /* R'G'B' bytes first in each pixel are read as they are; any other
    * layout is converted */
-  if (in->format != AE_FRAME_RGB && in->format != AE_FRAME_RGBA
-      && in->format != AE_FRAME_RGBX) {
+  if (!has_rgb_bytes (in->format)) {
     if (!ensure (&s->rgb, &s->rgb_size, (gsize) w * h * 3, w, h, error))
       return FALSE;
     if (ae_frame_format_is_yuv (in->format))
@@ -490,19 +497,22 @@ measure_colour (AeAnomalyScorer *s, const AeFrame *in, AeAnomalyFeatures *f,
 
 gboolean
 ae_anomaly_scorer_measure_output (AeAnomalyScorer *s, AeColor color,
-    const AeFrame *in, const AeFrame *out, AeAnomalyFeatures *f, float *map,
-    int map_w, int map_h, GError **error)
+    const AeFrame *in, const AeFrame *out, const AeFrame *in_rgb,
+    AeAnomalyFeatures *f, float *map, int map_w, int map_h, GError **error)
 {
   g_return_val_if_fail (s != NULL && in != NULL && out != NULL, FALSE);
   g_return_val_if_fail (f != NULL, FALSE);
   g_return_val_if_fail (in->format == out->format, FALSE);
   g_return_val_if_fail (in->width == out->width
       && in->height == out->height, FALSE);
+  g_return_val_if_fail (in_rgb == NULL || (has_rgb_bytes (in_rgb->format)
+          && in_rgb->width == in->width && in_rgb->height == in->height),
+      FALSE);
 
   if (!measure_pair (s, color, in, out, f, map, map_w, map_h, error))
     return FALSE;
   return !s->colours || in->format == AE_FRAME_GRAY8
-      || measure_colour (s, in, f, error);
+      || measure_colour (s, in_rgb ? in_rgb : in, f, error);
 }
 
 gboolean
@@ -535,8 +545,8 @@ ae_anomaly_scorer_measure (AeAnomalyScorer *s, AePlan *plan,
     return FALSE;
   AeColor color = ae_graph_get_color (ae_model_get_graph (
           ae_plan_get_model (plan)));
-  return ae_anomaly_scorer_measure_output (s, color, frame, &out, f, map,
-      map_w, map_h, error);
+  return ae_anomaly_scorer_measure_output (s, color, frame, &out, NULL, f,
+      map, map_w, map_h, error);
 }
 
 /* ---- calibration and scoring -------------------------------------------- */

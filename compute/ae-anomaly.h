@@ -174,10 +174,14 @@ gboolean ae_anomaly_scorer_measure (AeAnomalyScorer *s, AePlan *plan,
  * Y' planes of GRAY8 and full-range YUV frames as they are, limited-range
  * Y' (16..235) scaled to 0..255, RGB frames converted with their matrix and
  * rounded to 8 bits; an rgb model on R'G'B' converted likewise
- * (ae_frame_read()). FALSE with @error only when memory runs out. */
+ * (ae_frame_read()). The colour feature reads @in_rgb, @in's picture as
+ * RGB, RGBA or RGBx bytes of the same size, where the caller has it (the
+ * element converts with GStreamer's converter, as the trainer's frames
+ * were), else @in itself if it has R'G'B' bytes, else @in converted here.
+ * FALSE with @error only when memory runs out. */
 gboolean ae_anomaly_scorer_measure_output (AeAnomalyScorer *s, AeColor color,
-    const AeFrame *in, const AeFrame *out, AeAnomalyFeatures *f, float *map,
-    int map_w, int map_h, GError **error);
+    const AeFrame *in, const AeFrame *out, const AeFrame *in_rgb,
+    AeAnomalyFeatures *f, float *map, int map_w, int map_h, GError **error);
 
 /* Calibrates on the features of @n normal frames (n >= 2, every value
  * finite and >= 0), measured by a scorer given @colours (NULL: the scene's

@@ -131,6 +131,11 @@ struct _GstAeAnomaly
 
   /* per negotiated format */
   GstBuffer *scratch;           /* the model's output frame */
+  /* frames without R'G'B' bytes, converted for the colour feature as
+   * videoconvert converted the trainer's (NULL: not needed) */
+  GstVideoConverter *to_rgb;
+  GstVideoInfo rgb_info;
+  GstBuffer *rgb;
   guint map_w, map_h;
 
   /* streaming state */
@@ -694,6 +699,53 @@ gst_ae_anomaly_update (GstAeAnomaly * self, GstBuffer * buf)
   }
 }
 
+static void
+gst_ae_anomaly_clear_rgb (GstAeAnomaly * self)
+{
+  g_clear_pointer (&self->to_rgb, gst_video_converter_free);
+  gst_clear_buffer (&self->rgb);
+}
+
+/* The colour feature counts colours as the trainer saw them: R'G'B' that
+ * videoconvert made. Frames without R'G'B' bytes (YUV, BGR...) go through
+ * the same converter; without one the scorer converts them itself. */
+static gboolean
+gst_ae_anomaly_setup_rgb (GstAeAnomaly * self, const GstVideoInfo * in_info)
+{
+  GstVideoFormat f = GST_VIDEO_INFO_FORMAT (in_info);
+
+  gst_ae_anomaly_clear_rgb (self);
+  if (!self->cal.has_colours || f == GST_VIDEO_FORMAT_GRAY8
+      || f == GST_VIDEO_FORMAT_RGB || f == GST_VIDEO_FORMAT_RGBA
+      || f == GST_VIDEO_FORMAT_RGBx)
+    return TRUE;
+  gst_video_info_set_format (&self->rgb_info, GST_VIDEO_FORMAT_RGBx,
+      GST_VIDEO_INFO_WIDTH (in_info), GST_VIDEO_INFO_HEIGHT (in_info));
+  /* the converter wants the rest of the stream's description unchanged */
+  self->rgb_info.fps_n = in_info->fps_n;
+  self->rgb_info.fps_d = in_info->fps_d;
+  self->rgb_info.par_n = in_info->par_n;
+  self->rgb_info.par_d = in_info->par_d;
+  self->rgb_info.interlace_mode = in_info->interlace_mode;
+  self->to_rgb = gst_video_converter_new ((GstVideoInfo *) in_info,
+      &self->rgb_info, NULL);
+  if (!self->to_rgb) {
+    GST_WARNING_OBJECT (self, "no converter from %s to RGBx: the colour "
+        "feature converts the frames itself",
+        gst_video_format_to_string (f));
+    return TRUE;
+  }
+  self->rgb = gst_buffer_new_allocate (NULL,
+      GST_VIDEO_INFO_SIZE (&self->rgb_info), NULL);
+  if (!self->rgb) {
+    GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
+        ("Cannot allocate a %dx%d frame", GST_VIDEO_INFO_WIDTH (in_info),
+            GST_VIDEO_INFO_HEIGHT (in_info)), (NULL));
+    return FALSE;
+  }
+  return TRUE;
+}
+
 static gboolean
 gst_ae_anomaly_set_info (GstVideoFilter * filter, GstCaps * incaps,
     GstVideoInfo * in_info, GstCaps * outcaps, GstVideoInfo * out_info)
@@ -717,6 +769,8 @@ gst_ae_anomaly_set_info (GstVideoFilter * filter, GstCaps * incaps,
         ("Cannot allocate a %dx%d frame", w, h), (NULL));
     return FALSE;
   }
+  if (!gst_ae_anomaly_setup_rgb (self, in_info))
+    return FALSE;
   if (map_w != self->map_w || map_h != self->map_h) {
     g_free (self->map);
     self->map = g_new0 (gfloat, map_w * map_h);
@@ -811,21 +865,30 @@ static gboolean
 gst_ae_anomaly_score_frame (GstAeAnomaly * self, GstVideoFrame * frame,
     GError ** error)
 {
-  GstVideoFrame out;
-  AeFrame fin, fout;
-  gboolean ok;
+  GstVideoFrame out, rgb;
+  AeFrame fin, fout, frgb;
+  gboolean ok, rgb_mapped = FALSE, have_rgb = FALSE;
 
   if (!gst_video_frame_map (&out, &frame->info, self->scratch, GST_MAP_WRITE)) {
     g_set_error_literal (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_FAILED,
         "cannot map the scratch frame");
     return FALSE;
   }
+  if (self->to_rgb && gst_video_frame_map (&rgb, &self->rgb_info, self->rgb,
+          GST_MAP_READWRITE)) {
+    rgb_mapped = TRUE;
+    gst_video_converter_frame (self->to_rgb, frame, &rgb);
+    have_rgb = gst_ae_filter_map_frame (&rgb, &frgb);
+  }
   ok = gst_ae_filter_run (GST_AE_FILTER (self), frame, &out, error)
       && gst_ae_filter_map_frame (frame, &fin)
       && gst_ae_filter_map_frame (&out, &fout)
       && ae_anomaly_scorer_measure_output (self->scorer, self->color, &fin,
-      &fout, &self->features, self->map, self->map_w, self->map_h, error);
+      &fout, have_rgb ? &frgb : NULL, &self->features, self->map, self->map_w,
+      self->map_h, error);
   gst_video_frame_unmap (&out);
+  if (rgb_mapped)
+    gst_video_frame_unmap (&rgb);
   if (!ok)
     return FALSE;
   self->score = ae_anomaly_score (&self->cal, &self->features, &self->feature,
@@ -953,6 +1016,7 @@ gst_ae_anomaly_stop (GstBaseTransform * trans)
   }
   g_clear_pointer (&self->scorer, ae_anomaly_scorer_free);
   gst_clear_buffer (&self->scratch);
+  gst_ae_anomaly_clear_rgb (self);
   g_clear_pointer (&self->map, g_free);
   self->map_w = self->map_h = 0;
   return GST_BASE_TRANSFORM_CLASS (parent_class)->stop (trans);

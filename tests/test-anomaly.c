@@ -756,6 +756,20 @@ test_colour (void)
   g_assert_cmpfloat (fbf.v[AE_ANOMALY_COLOUR], ==, f.v[AE_ANOMALY_COLOUR]);
   g_assert_cmpmem (&fbf.colour_box, sizeof fbf.colour_box, &f.colour_box,
       sizeof f.colour_box);
+  /* a caller's R'G'B' of the frame (the element's, from GStreamer's
+   * converter) is what the feature reads */
+  AeColor color = ae_graph_get_color (ae_model_get_graph (model));
+  g_autofree guint8 *plain = g_new (guint8, w * h * 4);
+  make_colour_frame (plain, w, h, 7, rand);
+  AeFrame fp = fr;
+  fp.data = plain;
+  AeAnomalyFeatures fo;
+  g_assert_true (ae_anomaly_scorer_measure_output (scorer, color, &fb, &fb,
+          &fp, &fo, NULL, 0, 0, &error));
+  g_assert_cmpfloat (fo.v[AE_ANOMALY_COLOUR], <, 0.5);
+  g_assert_true (ae_anomaly_scorer_measure_output (scorer, color, &fb, &fb,
+          NULL, &fo, NULL, 0, 0, &error));
+  g_assert_cmpfloat (fo.v[AE_ANOMALY_COLOUR], ==, 1.0);
   AeAnomalyBox box;
   ae_anomaly_region (&cal, &f, AE_ANOMALY_COLOUR, w, h, &box);
   g_assert_cmpmem (&box, sizeof box, &f.colour_box, sizeof box);

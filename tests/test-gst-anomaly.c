@@ -29,6 +29,7 @@
 static char *tmp_dir;
 static char *model_file;        /* calibrated blur model */
 static char *uncalibrated_file; /* the same without calibration */
+static char *colour_file;       /* calibrated with the scene's colours */
 
 static const char *formats[] = {
   "GRAY8", "I420", "NV12", "Y444", "RGBA", "BGRA", "ARGB", "ABGR", "RGBx",
@@ -61,6 +62,19 @@ scene (guint8 * y, gsize stride, int w, int h, int t)
       v += (double) (r >> 24) / 255.0 * 4 - 2;
       y[j * stride + i] = (guint8) CLAMP (v + 0.5, 0, 255);
     }
+}
+
+/* The scene as W x H R'G'B' from its luma @y: grey, under a bluish sky of
+ * 8 rows (grey alone has no colours to learn). */
+static void
+scene_rgb (const guint8 * y, guint8 * rgb)
+{
+  for (int i = 0; i < W * H; i++) {
+    gboolean sky = i < 8 * W;
+    rgb[3 * i] = sky ? y[i] * 3 / 5 : y[i];
+    rgb[3 * i + 1] = sky ? y[i] * 4 / 5 : y[i];
+    rgb[3 * i + 2] = y[i];
+  }
 }
 
 /* An 8x8-square checkerboard of @amp around the pixel, at @x0,@y0. */
@@ -120,6 +134,34 @@ make_models (void)
   g_autofree char *member = g_strdup_printf (", \"anomaly\": %s", cal_json);
   g_autofree char *graph = g_strdup_printf (blur_graph, member);
   model_file = save_model ("blur.safetensors", graph);
+
+  /* the scene in colour, its colours learnt as the trainer does them */
+  g_autoptr (AeColourCounter) counter = ae_colour_counter_new ();
+  g_autofree guint8 *rgb = g_new (guint8, W * H * 3);
+  for (int t = 0; t < 40; t++) {
+    scene (y, W, W, H, 100 + t);
+    scene_rgb (y, rgb);
+    ae_colour_counter_add (counter, rgb, W * 3, W, H, 3);
+  }
+  AeColours colours;
+  g_assert_true (ae_colour_counter_finish (counter, &colours));
+  ae_anomaly_scorer_set_colours (scorer, &colours);
+  for (int t = 0; t < 40; t++) {
+    scene (y, W, W, H, 100 + t);
+    scene_rgb (y, rgb);
+    AeFrame f = {.format = AE_FRAME_RGB,.width = W,.height = H,
+      .data = rgb,.stride = W * 3
+    };
+    g_assert_true (ae_anomaly_scorer_measure (scorer, plan, &f, &feats[t],
+            NULL, 0, 0, &error));
+  }
+  g_assert_true (ae_anomaly_calibrate (feats, 40, &colours, &cal, &error));
+  g_assert_no_error (error);
+  g_autofree char *colour_json = ae_anomaly_calibration_to_json (&cal);
+  g_autofree char *colour_member = g_strdup_printf (", \"anomaly\": %s",
+      colour_json);
+  g_autofree char *colour_graph = g_strdup_printf (blur_graph, colour_member);
+  colour_file = save_model ("colour.safetensors", colour_graph);
 }
 
 static void
@@ -620,6 +662,93 @@ test_formats (void)
   }
 }
 
+/* @src converted to @dst_info's format by GStreamer's converter (what
+ * videoconvert does). */
+static GstBuffer *
+convert_buffer (const GstVideoInfo * src_info, GstBuffer * src,
+    const GstVideoInfo * dst_info)
+{
+  GstVideoConverter *c = gst_video_converter_new ((GstVideoInfo *) src_info,
+      (GstVideoInfo *) dst_info, NULL);
+  GstBuffer *dst = gst_buffer_new_allocate (NULL, dst_info->size, NULL);
+  GstVideoFrame a, b;
+
+  g_assert_nonnull (c);
+  g_assert_true (gst_video_frame_map (&a, (GstVideoInfo *) src_info, src,
+          GST_MAP_READ));
+  g_assert_true (gst_video_frame_map (&b, (GstVideoInfo *) dst_info, dst,
+          GST_MAP_WRITE));
+  gst_video_converter_frame (c, &a, &b);
+  gst_video_frame_unmap (&a);
+  gst_video_frame_unmap (&b);
+  gst_video_converter_free (c);
+  gst_buffer_copy_into (dst, src, GST_BUFFER_COPY_TIMESTAMPS, 0, -1);
+  return dst;
+}
+
+/* The colour feature on frames without R'G'B' bytes, which the element
+ * converts with GStreamer's converter as videoconvert converted the
+ * trainer's frames: a magenta case in the scene is found in I420 as in the
+ * RGBx that videoconvert makes of it, with the same score and region. */
+static void
+test_colour_yuv (void)
+{
+  GstVideoInfo rgb_info, i420_info, rgbx_info;
+  video_info (&rgb_info, "RGB", W, H);
+  video_info (&i420_info, "I420", W, H);
+  video_info (&rgbx_info, "RGBx", W, H);
+  i420_info.colorimetry.range = GST_VIDEO_COLOR_RANGE_0_255;
+  i420_info.colorimetry.matrix = GST_VIDEO_COLOR_MATRIX_BT601;
+
+  guint8 y[W * H], pix[W * H * 3];
+  scene (y, W, W, H, 3);
+  scene_rgb (y, pix);
+  for (int j = 30; j < 42; j++)
+    for (int i = 50; i < 62; i++) {
+      pix[(j * W + i) * 3] = pix[(j * W + i) * 3 + 2] = 200;
+      pix[(j * W + i) * 3 + 1] = 40;
+    }
+  GstBuffer *rgb = gst_buffer_new_allocate (NULL, rgb_info.size, NULL);
+  GstVideoFrame f;
+  g_assert_true (gst_video_frame_map (&f, &rgb_info, rgb, GST_MAP_WRITE));
+  for (int j = 0; j < H; j++)
+    memcpy ((guint8 *) GST_VIDEO_FRAME_PLANE_DATA (&f, 0) + j *
+        GST_VIDEO_FRAME_PLANE_STRIDE (&f, 0), pix + j * W * 3, W * 3);
+  gst_video_frame_unmap (&f);
+  GstBuffer *i420 = convert_buffer (&rgb_info, rgb, &i420_info);
+  GstBuffer *rgbx = convert_buffer (&i420_info, i420, &rgbx_info);
+  gst_buffer_unref (rgb);
+
+  double score[2];
+  int box[2][4];
+  const GstVideoInfo *infos[2] = { &i420_info, &rgbx_info };
+  GstBuffer *bufs[2] = { i420, rgbx };
+  for (int k = 0; k < 2; k++) {
+    GstHarness *h = harness_new (infos[k], "model", colour_file, NULL);
+    GstBuffer *out = push (h, bufs[k], FALSE);
+    GstAeAnomalyMeta *m = gst_buffer_get_ae_anomaly_meta (out);
+    g_assert_nonnull (m);
+    g_test_message ("%s: %.4f (%s) at %d,%d %dx%d", k ? "RGBx" : "I420",
+        m->score, m->feature, m->x, m->y, m->width, m->height);
+    g_assert_cmpstr (m->feature, ==, "colour");
+    g_assert_true (m->anomalous);
+    score[k] = m->score;
+    box[k][0] = m->x;
+    box[k][1] = m->y;
+    box[k][2] = m->width;
+    box[k][3] = m->height;
+    gst_buffer_unref (out);
+    gst_harness_teardown (h);
+  }
+  g_assert_cmpfloat (score[0], ==, score[1]);
+  g_assert_cmpmem (box[0], sizeof box[0], box[1], sizeof box[1]);
+  /* the box is on the case */
+  g_assert_cmpint (box[0][0], <, 62);
+  g_assert_cmpint (box[0][0] + box[0][2], >, 50);
+  g_assert_cmpint (box[0][1], <, 42);
+  g_assert_cmpint (box[0][1] + box[0][3], >, 30);
+}
+
 /* The meta survives a buffer copy, map and all. */
 static void
 test_meta_copy (void)
@@ -835,6 +964,7 @@ main (int argc, char **argv)
   g_test_add_func ("/aeanomaly/interval", test_interval);
   g_test_add_func ("/aeanomaly/overlay", test_overlay);
   g_test_add_func ("/aeanomaly/formats", test_formats);
+  g_test_add_func ("/aeanomaly/colour-yuv", test_colour_yuv);
   g_test_add_func ("/aeanomaly/meta-copy", test_meta_copy);
   g_test_add_func ("/aeanomaly/events-file", test_events_file);
   g_test_add_func ("/aeanomaly/property-ranges", test_property_ranges);
@@ -844,9 +974,11 @@ main (int argc, char **argv)
 
   g_unlink (model_file);
   g_unlink (uncalibrated_file);
+  g_unlink (colour_file);
   g_rmdir (tmp_dir);
   g_free (model_file);
   g_free (uncalibrated_file);
+  g_free (colour_file);
   g_free (tmp_dir);
   return ret;
 }
