@@ -55,6 +55,14 @@ for m in $models; do
       "$train" --init "$work/$m-deep.safetensors" --data "$train400" \
         --data "$work/wall" --steps 23000 --batch 16 --patch 64 \
         --sigma 0,55 --poisson 0.2 --lr 1e-4 --seed 2 --threads 2 \
+        -o "$work/$m-restart.safetensors" &&
+      # and another on 96-pixel patches, batch 8 (the shipped run: --steps
+      # 28000, resumed at step 464 with 18000, at 2376 with the same, at 2733
+      # with 22000, at 4840 with 18000, at 5023 with 16000 and at 7552 with
+      # 26000)
+      "$train" --init "$work/$m-restart.safetensors" --data "$train400" \
+        --data "$work/wall" --steps 26000 --batch 8 --patch 96 \
+        --sigma 0,55 --poisson 0.2 --lr 1e-4 --seed 3 --threads 2 \
         -o "$work/$m.safetensors" ;;
     denoise-luma-fast)
       # run as 80000 steps, then resumed from its step-79500 checkpoint
