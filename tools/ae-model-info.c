@@ -412,26 +412,17 @@ print_json (const Info *info)
     add_double (b, "mean", mean);
     add_double (b, "std", std);
     add_double (b, "threshold", threshold);
+    /* the features as the model format writes them */
     AeAnomalyCalibration cal;
+    g_autoptr (JsonParser) parser = json_parser_new ();
     if (ae_graph_get_anomaly (g, &cal) && cal.has_cells) {
-      json_builder_set_member_name (b, "features");
-      json_builder_begin_object (b);
-      for (int k = 0; k < AE_ANOMALY_N_FEATURES; k++) {
-        const AeAnomalyFeatureCalibration *fc = &cal.feature[k];
-        if (fc->side == AE_ANOMALY_SIDE_NONE)
-          continue;
-        json_builder_set_member_name (b, ae_anomaly_feature_name (k));
-        json_builder_begin_object (b);
-        json_builder_set_member_name (b, "side");
-        json_builder_add_string_value (b,
-            fc->side == AE_ANOMALY_SIDE_BOTH ? "both" : "high");
-        json_builder_set_member_name (b, "log");
-        json_builder_add_boolean_value (b, fc->log);
-        add_double (b, "center", fc->center);
-        add_double (b, "scale", fc->scale);
-        json_builder_end_object (b);
+      g_autofree char *js = ae_anomaly_calibration_to_json (&cal);
+      if (json_parser_load_from_data (parser, js, -1, NULL)) {
+        JsonObject *o = json_node_get_object (json_parser_get_root (parser));
+        json_builder_set_member_name (b, "features");
+        json_builder_add_value (b,
+            json_node_copy (json_object_get_member (o, "features")));
       }
-      json_builder_end_object (b);
     }
     json_builder_end_object (b);
   }
