@@ -446,14 +446,6 @@ measure_pair (AeAnomalyScorer *s, AeColor color, const AeFrame *in,
   return TRUE;
 }
 
-/* Frames whose pixels start with their R', G' and B' bytes. */
-static gboolean
-has_rgb_bytes (AeFrameFormat format)
-{
-  return format == AE_FRAME_RGB || format == AE_FRAME_RGBA
-      || format == AE_FRAME_RGBX;
-}
-
 /* AE_ANOMALY_COLOUR and its box: the colour grid's cells, the worst one
  * grown as the worst patch is. */
 static gboolean
@@ -467,7 +459,7 @@ measure_colour (AeAnomalyScorer *s, const AeFrame *in, AeAnomalyFeatures *f,
 
   /* R'G'B' bytes first in each pixel are read as they are; any other
    * layout is converted */
-  if (!has_rgb_bytes (in->format)) {
+  if (!ae_frame_format_has_rgb_bytes (in->format)) {
     if (!ensure (&s->rgb, &s->rgb_size, (gsize) w * h * 3, w, h, error))
       return FALSE;
     if (ae_frame_format_is_yuv (in->format))
@@ -505,7 +497,8 @@ ae_anomaly_scorer_measure_output (AeAnomalyScorer *s, AeColor color,
   g_return_val_if_fail (in->format == out->format, FALSE);
   g_return_val_if_fail (in->width == out->width
       && in->height == out->height, FALSE);
-  g_return_val_if_fail (in_rgb == NULL || (has_rgb_bytes (in_rgb->format)
+  g_return_val_if_fail (in_rgb == NULL
+      || (ae_frame_format_has_rgb_bytes (in_rgb->format)
           && in_rgb->width == in->width && in_rgb->height == in->height),
       FALSE);
 

@@ -45,6 +45,13 @@ ae_frame_format_is_yuv (AeFrameFormat format)
   return formats[format].n_chroma > 0;
 }
 
+gboolean
+ae_frame_format_has_rgb_bytes (AeFrameFormat format)
+{
+  const FormatInfo *fi = &formats[format];
+  return fi->bpp >= 3 && fi->r == 0 && fi->g == 1 && fi->b == 2;
+}
+
 int
 ae_frame_chroma_planes (AeFrameFormat format, int width, int height,
     int *rows, gsize *row_bytes)

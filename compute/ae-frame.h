@@ -67,6 +67,9 @@ const char *ae_frame_format_name (AeFrameFormat format);
 
 /* TRUE for the multi-plane YUV formats. */
 gboolean ae_frame_format_is_yuv (AeFrameFormat format);
+/* TRUE for formats whose pixels start with their R', G' and B' bytes (RGB,
+ * RGBA, RGBx): measures of 8-bit R'G'B' read them in place. */
+gboolean ae_frame_format_has_rgb_bytes (AeFrameFormat format);
 /* Chroma planes of @format (0 for GRAY8 and RGB, 1 for NV12, else 2) and,
  * for a @width x @height frame, the rows of each and the bytes of pixels in
  * one of their rows. */

@@ -713,11 +713,11 @@ static gboolean
 gst_ae_anomaly_setup_rgb (GstAeAnomaly * self, const GstVideoInfo * in_info)
 {
   GstVideoFormat f = GST_VIDEO_INFO_FORMAT (in_info);
+  AeFrameFormat af;
 
   gst_ae_anomaly_clear_rgb (self);
-  if (!self->cal.has_colours || f == GST_VIDEO_FORMAT_GRAY8
-      || f == GST_VIDEO_FORMAT_RGB || f == GST_VIDEO_FORMAT_RGBA
-      || f == GST_VIDEO_FORMAT_RGBx)
+  if (!self->cal.has_colours || !gst_ae_filter_video_format (f, &af)
+      || af == AE_FRAME_GRAY8 || ae_frame_format_has_rgb_bytes (af))
     return TRUE;
   gst_video_info_set_format (&self->rgb_info, GST_VIDEO_FORMAT_RGBx,
       GST_VIDEO_INFO_WIDTH (in_info), GST_VIDEO_INFO_HEIGHT (in_info));

@@ -646,7 +646,7 @@ gst_ae_filter_format_is_yuv (const GstVideoFormatInfo * finfo)
   return GST_VIDEO_FORMAT_INFO_IS_YUV (finfo);
 }
 
-static gboolean
+gboolean
 gst_ae_filter_video_format (GstVideoFormat format, AeFrameFormat * out)
 {
   switch (format) {

@@ -85,6 +85,11 @@ void gst_ae_filter_class_set_frame_funcs (GstAeFilterClass * klass,
  * GST_AE_FILTER_FORMATS. The frame's data stays owned by @vframe. */
 gboolean gst_ae_filter_map_frame (GstVideoFrame * vframe, AeFrame * out);
 
+/* The AeFrameFormat of @format into *@out; FALSE for a format outside
+ * GST_AE_FILTER_FORMATS. */
+gboolean gst_ae_filter_video_format (GstVideoFormat format,
+    AeFrameFormat * out);
+
 /* TRUE if @finfo is one of the YUV formats whose first plane is luma. */
 gboolean gst_ae_filter_format_is_yuv (const GstVideoFormatInfo * finfo);
 

@@ -746,6 +746,15 @@ test_engine_tiled (gconstpointer data)
   g_rand_free (r);
 }
 
+/* Exactly RGB, RGBA and RGBx start their pixels with R', G', B'. */
+static void
+test_rgb_bytes (void)
+{
+  for (int f = 0; f < AE_N_FRAME_FORMATS; f++)
+    g_assert_cmpint (ae_frame_format_has_rgb_bytes (f), ==,
+        f == AE_FRAME_RGB || f == AE_FRAME_RGBA || f == AE_FRAME_RGBX);
+}
+
 /* ------------------------------------------------------------------ */
 /* YUV frames (I420, NV12, Y444) with RGB models */
 
@@ -1065,6 +1074,7 @@ main (int argc, char **argv)
   g_test_add_func ("/frame/luma-write", test_luma_write);
   g_test_add_func ("/frame/clamp-round", test_clamp_round);
   g_test_add_func ("/frame/mirror", test_mirror);
+  g_test_add_func ("/frame/rgb-bytes", test_rgb_bytes);
   g_test_add_func ("/engine/identity", test_engine_identity);
   static YuvCase yuv[3][2][2];
   static const AeFrameFormat yuv_formats[] =
