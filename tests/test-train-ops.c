@@ -269,10 +269,60 @@ test_forward (gconstpointer data)
   }
 }
 
+/* RMS of the untrained network's output, less its input when @residual:
+ * an RGB denoiser at half resolution, its head added to the input or not. */
+static double
+untrained_rms (gboolean residual)
+{
+  g_autofree char *json = g_strdup_printf ("{\"nodes\": ["
+      "{\"name\":\"u\",\"op\":\"pixel_unshuffle\",\"inputs\":[\"input\"],\"factor\":2},"
+      "{\"name\":\"c\",\"op\":\"conv2d\",\"inputs\":[\"u\"],\"out\":24,\"kernel\":3,\"stride\":1,\"padding\":1,\"act\":\"relu\"},"
+      "{\"name\":\"o\",\"op\":\"conv2d\",\"inputs\":[\"c\"],\"out\":12,\"kernel\":3,\"stride\":1,\"padding\":1,\"act\":\"none\"},"
+      "{\"name\":\"s\",\"op\":\"pixel_shuffle\",\"inputs\":[\"o\"],\"factor\":2}%s],"
+      "\"task\":\"denoise\",\"color\":\"rgb\",\"output\":\"%s\"}",
+      residual ? ",{\"name\":\"y\",\"op\":\"add\",\"inputs\":[\"s\",\"input\"]}"
+      : "", residual ? "y" : "s");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AeModel) m = ae_model_new (json, &error);
+  g_assert_no_error (error);
+  AeTrainerParams p = { .batch = 2, .width = 16, .height = 16, .threads = 1,
+    .seed = 7 };
+  g_autoptr (AeTrainer) t = ae_trainer_new (m, &p, &error);
+  g_assert_no_error (error);
+  ae_trainer_init_weights (t, 11);
+
+  gsize n = ae_trainer_get_input_size (t) * p.batch;
+  g_autofree float *in = g_new (float, n);
+  g_autofree float *out = g_new (float, n);
+  g_autoptr (GRand) r = g_rand_new_with_seed (5);
+  fill (r, in, n, 0, 1);
+  ae_trainer_forward (t, in, out, p.batch);
+  double se = 0;
+  for (gsize i = 0; i < n; i++) {
+    double d = out[i] - (residual ? in[i] : 0);
+    se += d * d;
+  }
+  return sqrt (se / n);
+}
+
+/* A residual network starts close to the identity (its head at a tenth of
+ * the usual scale); other heads keep the full scale. */
+static void
+test_init_residual_head (void)
+{
+  double res = untrained_rms (TRUE), plain = untrained_rms (FALSE);
+  g_test_message ("untrained output RMS: residual %.4f, plain %.4f", res,
+      plain);
+  g_assert_cmpfloat (res, <, 0.1);
+  g_assert_cmpfloat (plain, >, 0.3);
+  g_assert_cmpfloat (fabs (res * 10 - plain), <, 1e-3 * plain);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/init/residual-head", test_init_residual_head);
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
     g_autofree char *path = g_strdup_printf ("/backward/%s", cases[i].name);
     g_test_add_data_func (path, &cases[i], test_case);

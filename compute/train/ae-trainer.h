@@ -40,7 +40,8 @@ AeTrainer *ae_trainer_new (AeModel *m, const AeTrainerParams *p,
     GError **error);
 void ae_trainer_free (AeTrainer *t);
 
-/* Fills weights with He/LeCun-uniform values and biases with zeros. */
+/* Fills weights with He/LeCun-uniform values (a tenth of that for the conv
+ * that makes a residual output) and biases with zeros. */
 void ae_trainer_init_weights (AeTrainer *t, guint64 seed);
 
 /* Forward and backward over one batch; the gradients of the mean loss are
