@@ -2,18 +2,22 @@
 """Denoise quality against tuned classic baselines (issue 5's quality bars).
 
 For a folder of clean images and a list of noise levels, every method gets
-the SAME noisy images and is scored the same way:
+the SAME noisy images and is scored the same way. --color picks what is
+measured: luma (the default) or rgb.
 
-  clean     each image decoded by GStreamer to R'G'B' (as ae-train and
-            `ae-model eval` read it) and reduced to 8-bit luma with their
-            formula, round(0.299 R + 0.587 G + 0.114 B), written as a gray
-            PNG once;
+  clean     each image decoded by GStreamer to 8-bit R'G'B' (as ae-train and
+            `ae-model eval` read it), written once as a PNG: luma: reduced
+            to 8-bit luma with their formula, round(0.299 R + 0.587 G +
+            0.114 B), a gray PNG; rgb: R'G'B' as decoded, an RGB PNG;
   noisy     the project's aenoise element (gaussian: N(0, sigma²) added,
-            rounded and clipped to 0..255), seed SEED + 1000·round(10·sigma)
-            + image index, so a run is reproducible and images get
-            independent noise;
+            rounded and clipped to 0..255; on the RGB PNGs of --color rgb,
+            independently to each of R', G' and B'), seed SEED +
+            1000·round(10·sigma) + image index, so a run is reproducible
+            and images get independent noise;
   ours      `ae-model run MODEL noisy.png out.png` for every model given
-            (blind: no sigma is passed);
+            (blind: no sigma is passed). In rgb mode a luma model changes
+            Y' (BT.601 weights) only and keeps the noisy chroma: a
+            reference row, not a colour denoiser;
   nlmeans   ffmpeg's nlmeans, tuned per sigma on these same images (an
             oracle choice, so a strong baseline): for each (p, r) of
             --nlmeans-pr, a coarse grid of s scaled by sigma and p, then
@@ -21,33 +25,52 @@ the SAME noisy images and is scored the same way:
             with the best mean PSNR wins;
   hqdn3d    ffmpeg's hqdn3d, its luma_spatial tuned the same way.
 
-PSNR and SSIM of every reported figure come from `ae-model compare` (Y' of
-the decoded frames; for gray PNGs that is the 8-bit values themselves),
-averaged over images in dB as `ae-model eval` does. The parameter search
-scores candidates with ffmpeg's psnr filter inside one ffmpeg process per
-image (many candidates per decode); it computes the same 8-bit MSE, and the
-script checks that against `ae-model compare` for the chosen settings.
+In rgb mode the ffmpeg filters run as users run them on colour video:
+`format=yuv444p,FILTER,format=gbrp` (ffmpeg's default conversion: BT.601,
+limited range; gbrp so that ffmpeg's psnr filter measures R, G and B; then
+format=rgb24 to write the PNG, a lossless reordering). nlmeans filters each
+of Y', Cb, Cr on its own with the same p, r and s (its patch distances are
+per plane, never across colours); as the noise in each yuv444p plane is
+about 0.57 sigma, the s grid is scaled by 0.57. hqdn3d: luma_spatial is
+tuned with chroma_spatial equal to it, then chroma_spatial is tuned with
+that luma_spatial (same grid and refine rounds). The RGB -> yuv444p -> RGB
+round trip alone scores about 52 dB PSNR: its rounding error is far below
+that of any denoised result.
 
-Speed, on one 1920x1080 gray frame (the first image scaled, sigma 25
-noise): ffmpeg's time per frame for each sigma's tuned nlmeans and hqdn3d
-setting with --threads filter threads (median wall time of three runs of N
-frames, less that of the same runs through the `null` filter, so start-up
-and PNG decoding do not count, over N), and `ae-model bench MODEL --size
-1920x1080` for ours (median of its GRAY8 frame path: 8-bit in, 8-bit out,
-as ffmpeg's, in memory). The machine is shared: the load average is
-printed with the results.
+PSNR and SSIM of every reported figure come from `ae-model compare` (luma:
+Y' of the decoded frames, for gray PNGs the 8-bit values themselves; rgb:
+`ae-model compare --rgb`, the MSE over R', G' and B' and the mean SSIM of
+the three), averaged over images in dB as `ae-model eval` does. The
+parameter search scores candidates with ffmpeg's psnr filter inside one
+ffmpeg process per image (many candidates per decode), its `average`
+figure (for gray the Y' PSNR; for gbrp the PSNR of the MSE over R, G and
+B); it computes the same 8-bit MSE, and the script checks that against
+`ae-model compare` for the chosen settings.
+
+Speed, on one 1920x1080 frame (the first clean image scaled, gray or RGB as
+--color, sigma 25 noise): ffmpeg's time per frame for each sigma's tuned
+nlmeans and hqdn3d setting with --threads filter threads (median wall time
+of three runs of N frames, less that of the same runs through the `null`
+filter, so start-up and PNG decoding do not count, over N; in rgb mode
+both runs convert to yuv444p first, so the conversion does not count
+either), and `ae-model bench MODEL --size 1920x1080` for ours (median of
+its GRAY8 frame path in luma mode, of its RGBx frame path in rgb mode: 8-bit
+in, 8-bit out, as ffmpeg's, in memory). The machine is shared: the load
+average is printed with the results.
 
 Needs: ffmpeg (scripts/deps.sh --bench), gst-launch-1.0, a build of this
 project (ae-model and the aenoise element). Python 3 standard library only.
 
 Usage:
-  bench/bench-denoise-quality.py [FOLDER] [-m MODEL]... [-s SIGMAS]
-      [-b BUILD_DIR] [--nlmeans-pr 7:15,5:10] [--refine 2] [--jobs 2]
-      [--threads 2] [--speed-frames 3] [--no-speed] [--per-image]
-      [--work DIR]
+  bench/bench-denoise-quality.py [FOLDER] [--color luma|rgb] [-m MODEL]...
+      [-s SIGMAS] [-b BUILD_DIR] [--nlmeans-pr 7:15,5:10] [--refine 2]
+      [--jobs 2] [--threads 2] [--speed-frames 3] [--no-speed]
+      [--per-image] [--work DIR]
 FOLDER defaults to /work/train/val; models default to the shipped
-models/denoise-luma-fast.safetensors and models/denoise-luma.safetensors
-(a model file that does not exist is skipped with a note).
+models/denoise-luma-fast.safetensors and models/denoise-luma.safetensors,
+with --color rgb to models/denoise-rgb-fast.safetensors and
+models/denoise-luma-fast.safetensors (a model file that does not exist is
+skipped with a note).
 """
 import argparse
 import concurrent.futures
@@ -63,12 +86,31 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 import zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_FOLDER = "/work/train/val"
-DEFAULT_MODELS = ["models/denoise-luma-fast.safetensors",
-                  "models/denoise-luma.safetensors"]
+# What differs between --color luma and rgb. ffmpeg's filters run on
+# pre + FILTER and are scored in fmt (what its psnr filter measures), then
+# converted to png_fmt for the PNG.
+COLORS = {
+    "luma": types.SimpleNamespace(
+        rgb=False, fmt="gray", png_fmt="gray", pre="",
+        compare=[], metric="Y'", frame="gray", bench_path="GRAY8",
+        s_scale=1.0, noise="",
+        models=["models/denoise-luma-fast.safetensors",
+                "models/denoise-luma.safetensors"]),
+    "rgb": types.SimpleNamespace(
+        rgb=True, fmt="gbrp", png_fmt="rgb24",
+        pre="format=yuv444p,", compare=["--rgb"], metric="R'G'B'",
+        frame="RGB", bench_path="RGBx",
+        # noise sigma per plane of ffmpeg's yuv444p (BT.601, limited
+        # range) over that of R'G'B': Y' 0.668·219/255, Cb 0.55, Cr 0.58
+        s_scale=0.57, noise=", independent per R', G', B' channel",
+        models=["models/denoise-rgb-fast.safetensors",
+                "models/denoise-luma-fast.safetensors"]),
+}
 # nlmeans: s from 1 to 30. Its weights are exp(-SSD / (10 s)²) with the SSD
 # summed over the p x p patch, so the best s grows with sigma and with p
 # (about 0.75 sigma at p 7, 0.6 sigma at p 5 for sigma 25).
@@ -100,17 +142,20 @@ def mean(xs):
     return sum(xs) / len(xs)
 
 
-def write_gray_png(path, width, height, pixels):
-    """An 8-bit gray PNG (no filtering) of @pixels, rows packed."""
+def write_png(path, width, height, pixels, channels=1):
+    """An 8-bit gray (@channels 1) or RGB (3) PNG (no filtering) of
+    @pixels, rows packed."""
     def chunk(kind, data):
         return (struct.pack(">I", len(data)) + kind + data +
                 struct.pack(">I", zlib.crc32(kind + data)))
-    raw = b"".join(b"\0" + pixels[y * width:(y + 1) * width]
+    row = width * channels
+    raw = b"".join(b"\0" + pixels[y * row:(y + 1) * row]
                    for y in range(height))
     with open(path, "wb") as f:
         f.write(b"\x89PNG\r\n\x1a\n")
-        f.write(chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0,
-                                           0, 0, 0)))
+        f.write(chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8,
+                                           {1: 0, 3: 2}[channels], 0, 0,
+                                           0)))
         f.write(chunk(b"IDAT", zlib.compress(raw, 6)))
         f.write(chunk(b"IEND", b""))
 
@@ -121,8 +166,9 @@ LUMA_G = [0.587 * v for v in range(256)]
 LUMA_B = [0.114 * v for v in range(256)]
 
 
-def to_gray(src, dst, tmp):
-    """Decodes @src with GStreamer to RGBx and writes its luma to @dst."""
+def to_png(src, dst, tmp, rgb):
+    """Decodes @src with GStreamer to RGBx and writes its R'G'B' (@rgb) or
+    its luma to @dst."""
     raw = tmp + ".rgbx"
     out = run(["gst-launch-1.0", "-v", "filesrc", "location=" + src, "!",
                "decodebin", "!", "videoconvert", "!",
@@ -141,15 +187,21 @@ def to_gray(src, dst, tmp):
     if len(data) != w * h * 4:
         raise BenchError("%s: decoded %d bytes, expected %dx%dx4" % (
             src, len(data), w, h))
-    luma = bytes(round(LUMA_R[r] + LUMA_G[g] + LUMA_B[b]) for r, g, b in
-                 zip(data[0::4], data[1::4], data[2::4]))
-    write_gray_png(dst, w, h, luma)
+    if rgb:
+        pixels = bytearray(w * h * 3)
+        for c in range(3):
+            pixels[c::3] = data[c::4]
+    else:
+        pixels = bytes(round(LUMA_R[r] + LUMA_G[g] + LUMA_B[b]) for r, g, b
+                       in zip(data[0::4], data[1::4], data[2::4]))
+    write_png(dst, w, h, pixels, 3 if rgb else 1)
     return w, h
 
 
 class Bench:
     def __init__(self, args):
         self.args = args
+        self.color = COLORS[args.color]
         self.ae_model = os.path.join(args.build, "tools", "ae-model")
         self.env = dict(os.environ)
         gst = os.path.join(args.build, "gst")
@@ -184,7 +236,8 @@ class Bench:
                 base = name
             dst = self.path("clean", base + ".png")
             try:
-                w, h = to_gray(src, dst, self.path("clean", base))
+                w, h = to_png(src, dst, self.path("clean", base),
+                              self.color.rgb)
             except BenchError as e:
                 why = [line.split(": ")[-1] for line in
                        e.args[0].splitlines() if line.startswith("ERROR")]
@@ -217,8 +270,8 @@ class Bench:
         self.map(one, range(len(self.images)))
 
     def compare(self, clean, test):
-        out = run([self.ae_model, "compare", "--json", clean, test],
-                  env=self.env)
+        out = run([self.ae_model, "compare", "--json"] + self.color.compare
+                  + [clean, test], env=self.env)
         j = json.loads(out[out.index("{"):])
         return j["psnr"], j["ssim"]
 
@@ -237,24 +290,27 @@ class Bench:
     def ffmpeg_psnr(self, sigma, filters):
         """Mean PSNR over images of each filter string, from ffmpeg's psnr
         filter, all candidates of an image in one ffmpeg process."""
-        n = len(filters)
+        n, c = len(filters), self.color
 
         def one(i):
-            graph = ["[0]format=gray,split=%d%s" % (
-                n + 1, "".join("[c%d]" % k for k in range(n + 1))),
-                "[1]format=gray,split=%d%s" % (
-                n, "".join("[n%d]" % k for k in range(n)))]
+            # clean in fmt, noisy as its PNG decodes (png_fmt): the
+            # candidates get ffmpeg_produce's conversions
+            graph = ["[0]format=%s,split=%d%s" % (
+                c.fmt, n + 1, "".join("[c%d]" % k for k in range(n + 1))),
+                "[1]format=%s,split=%d%s" % (
+                c.png_fmt, n, "".join("[n%d]" % k for k in range(n)))]
             for k, f in enumerate(filters):
-                graph.append("[n%d]%s,format=gray[d%d];[d%d][c%d]psnr@k%d,"
-                             "nullsink" % (k, f, k, k, k, k))
+                graph.append("[n%d]%s%s,format=%s[d%d];[d%d][c%d]psnr@k%d,"
+                             "nullsink" % (k, c.pre, f, c.fmt, k, k, k, k))
             # ffmpeg wants one output: the clean image's last copy
-            graph.append("[c%d]format=gray[out]" % n)
+            graph.append("[c%d]format=%s[out]" % (n, c.fmt))
             out = run(["ffmpeg", "-hide_banner", "-nostdin",
                        "-filter_threads", "1", "-i", self.images[i][1],
                        "-i", self.noisy(sigma, i), "-filter_complex",
                        ";".join(graph), "-map", "[out]", "-f", "null", "-"])
-            got = dict(re.findall(r"\[psnr@k(\d+) @ [^]]*\] PSNR y:([0-9.]+|inf)",
-                                  out))
+            # average: Y' for gray, the MSE over R, G, B for gbrp
+            got = dict(re.findall(r"\[psnr@k(\d+) @ [^]]*\] PSNR .*?"
+                                  r"average:([0-9.]+|inf)", out))
             if len(got) != n:
                 raise BenchError("ffmpeg printed %d PSNRs for %d filters" %
                                  (len(got), n))
@@ -297,21 +353,46 @@ class Bench:
         return "nlmeans=s=%g:p=%d:r=%d" % (s, pr[0], pr[1])
 
     def tune_nlmeans(self, sigma):
+        scale = sigma * self.color.s_scale
         return self.tune(
             sigma, self.args.nlmeans_pr, self.nlmeans_filter,
-            lambda pr: [f * sigma * pr[0] / 7 for f in NLMEANS_S_FACTORS],
+            lambda pr: [f * scale * pr[0] / 7 for f in NLMEANS_S_FACTORS],
             *NLMEANS_S_RANGE)
 
+    def hqdn3d_filter(self, luma, chroma=None):
+        return "hqdn3d=luma_spatial=%g" % luma + (
+            "" if chroma is None else ":chroma_spatial=%g" % chroma)
+
     def tune_hqdn3d(self, sigma):
-        return self.tune(
-            sigma, ["hqdn3d"], lambda c, x: "hqdn3d=luma_spatial=%g" % x,
-            lambda c: [f * sigma for f in HQDN3D_FACTORS], *HQDN3D_RANGE)
+        """The best (luma_spatial, chroma_spatial, search PSNR): in rgb
+        mode luma_spatial with chroma_spatial equal to it, then
+        chroma_spatial with that luma_spatial; chroma_spatial is None (the
+        filter's default) in luma mode."""
+        def best(tried):
+            return max(tried.items(), key=lambda kv: kv[1])
+
+        def grid(c):
+            return [f * sigma for f in HQDN3D_FACTORS]
+        rgb = self.color.rgb
+        luma, psnr = best(self.tune(
+            sigma, ["luma"], lambda c, x: self.hqdn3d_filter(
+                x, x if rgb else None), grid, *HQDN3D_RANGE)["luma"])
+        if not rgb:
+            return luma, None, psnr
+        chroma, psnr = best(self.tune(
+            sigma, ["chroma"], lambda c, x: self.hqdn3d_filter(luma, x),
+            lambda c: grid(c) + [luma], *HQDN3D_RANGE)["chroma"])
+        return luma, chroma, psnr
 
     def ffmpeg_produce(self, sigma, vf):
+        c = self.color
+        vf = "%s%s,format=%s" % (c.pre, vf, c.fmt) + (
+            "" if c.png_fmt == c.fmt else ",format=" + c.png_fmt)
+
         def produce(i, out):
             run(["ffmpeg", "-v", "error", "-nostdin", "-y",
                  "-filter_threads", "1", "-i", self.noisy(sigma, i), "-vf",
-                 vf + ",format=gray", "-frames:v", "1", out])
+                 vf, "-frames:v", "1", out])
         return produce
 
     # ---- our models -------------------------------------------------------
@@ -330,7 +411,8 @@ class Bench:
         noisy = self.path("speed-noisy.png")
         run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-i",
              self.images[0][1], "-vf", "scale=%d:%d:flags=lanczos,"
-             "format=gray" % SPEED_SIZE, "-frames:v", "1", clean])
+             "format=%s" % (SPEED_SIZE + (self.color.png_fmt,)),
+             "-frames:v", "1", clean])
         run(["gst-launch-1.0", "-q", "filesrc", "location=" + clean, "!",
              "pngdec", "!", "aenoise", "sigma=%d" % SPEED_SIGMA,
              "seed=%d" % self.args.seed, "!", "pngenc", "!", "filesink",
@@ -339,12 +421,14 @@ class Bench:
 
     def ffmpeg_wall(self, frame, vf, frames):
         """Median over SPEED_REPS runs of the wall time (s) of ffmpeg
-        filtering @frames copies of @frame with @vf."""
+        filtering @frames copies of @frame with @vf (after the conversion
+        to what the filters run on in rgb mode)."""
         def once():
             t = time.monotonic()
             run(["ffmpeg", "-v", "error", "-nostdin", "-filter_threads",
                  str(self.args.threads), "-loop", "1", "-i", frame, "-vf",
-                 vf, "-frames:v", str(frames), "-f", "null", "-"])
+                 self.color.pre + vf, "-frames:v", str(frames), "-f",
+                 "null", "-"])
             return time.monotonic() - t
         return sorted(once() for _ in range(SPEED_REPS))[SPEED_REPS // 2]
 
@@ -366,7 +450,20 @@ class Bench:
                       re.M)
         if not m:
             raise BenchError("no RESULT line in ae-model bench's output")
-        return float(m.group(2)), float(m.group(1))
+        frame_ms = float(m.group(2))
+        if self.color.rgb:      # RESULT's frame_ms is GRAY8's, if it has one
+            row = re.search(r"^RGBx frame +([0-9.]+)", out, re.M)
+            if not row:
+                raise BenchError("no RGBx frame line in ae-model bench's "
+                                 "output")
+            frame_ms = float(row.group(1))
+        return frame_ms, float(m.group(1))
+
+    def model_color(self, model):
+        """luma or rgb, as `ae-model info` says."""
+        m = re.search(r"^color: +(\w+)", run([self.ae_model, "info", model],
+                                             env=self.env), re.M)
+        return m.group(1) if m else "unknown"
 
 
 def table(header, rows):
@@ -427,13 +524,25 @@ def main():
     ap = argparse.ArgumentParser(
         description="Denoise PSNR/SSIM of our models against ffmpeg nlmeans "
         "and hqdn3d tuned per sigma, on the same noisy images; and speed at "
-        "1080p.")
+        "1080p. See the script's docstring for the method.")
     ap.add_argument("folder", nargs="?", default=DEFAULT_FOLDER,
                     help="clean images (default %(default)s)")
+    ap.add_argument("--color", choices=sorted(COLORS), default="luma",
+                    help="luma (default): the images' 8-bit Y' as gray "
+                    "PNGs, scored on Y'; rgb: their 8-bit R'G'B' as RGB PNGs "
+                    "with independent noise per channel, scored with "
+                    "`ae-model compare --rgb` (R'G'B' PSNR and SSIM), "
+                    "ffmpeg's filters run on yuv444p (BT.601 limited "
+                    "range) and converted back to RGB, hqdn3d's "
+                    "chroma_spatial tuned too, speed on an RGB frame (our "
+                    "models' RGBx frame path)")
     ap.add_argument("-m", "--model", action="append", dest="models",
                     metavar="MODEL",
                     help="a denoise model (repeatable; default: the "
-                    "shipped denoise-luma-fast and denoise-luma)")
+                    "shipped denoise-luma-fast and denoise-luma; with "
+                    "--color rgb denoise-rgb-fast and denoise-luma-fast, "
+                    "the luma model, which changes Y' only, as a "
+                    "reference)")
     ap.add_argument("-s", "--sigmas", type=parse_sigmas,
                     default=parse_sigmas("5 15 25 35 50"),
                     help="noise levels, 0..255 units (default '5 15 25 35 "
@@ -484,7 +593,7 @@ def main():
                  (sys.argv[0], ae_model))
 
     models, notes = [], []
-    for m in args.models or DEFAULT_MODELS:
+    for m in args.models or COLORS[args.color].models:
         path = m if os.path.isabs(m) or os.path.exists(m) else \
             os.path.join(ROOT, m)
         if os.path.isfile(path):
@@ -511,7 +620,7 @@ def main():
 
 
 def report(bench, models):
-    args = bench.args
+    args, color = bench.args, bench.color
     ffmpeg_version = run(["ffmpeg", "-version"]).splitlines()[0]
     print("# bench-denoise-quality: %s" % shlex.join(sys.argv))
     print("# date: %s" % datetime.datetime.now().astimezone().strftime(
@@ -526,12 +635,19 @@ def report(bench, models):
         sum(im[2] * im[3] for im in bench.images) / 1e6))
     for n in bench.notes:
         print("# note: " + n)
-    print("# noise: aenoise gaussian, clipped and rounded to 8 bits, seed "
-          "%d + 1000*round(10*sigma) + image index" % args.seed)
-    print("# metric: ae-model compare (Y', PSNR peak 255, SSIM Wang et al.), "
-          "mean over images; nlmeans/hqdn3d tuned per sigma on these "
+    print("# noise: aenoise gaussian%s, clipped and rounded to 8 bits, seed "
+          "%d + 1000*round(10*sigma) + image index" % (color.noise, args.seed))
+    print("# metric: ae-model compare%s (%s, PSNR peak 255, SSIM Wang et "
+          "al.), mean over images; nlmeans/hqdn3d tuned per sigma on these "
           "images (p:r pairs %s, %d refine rounds)" % (
+              "".join(" " + a for a in color.compare), color.metric,
               ",".join("%d:%d" % pr for pr in args.nlmeans_pr), args.refine))
+    if color.rgb:
+        print("# colour: ffmpeg filters run as %sFILTER,format=%s (BT.601 "
+              "limited range), written as %s; nlmeans s grid scaled by %g "
+              "(noise per yuv444p plane / sigma); hqdn3d luma_spatial tuned "
+              "with chroma_spatial equal, then chroma_spatial" % (
+                  color.pre, color.fmt, color.png_fmt, color.s_scale))
     print()
 
     rows, tuning, best = [], [], {}
@@ -548,9 +664,8 @@ def report(bench, models):
         pr = max(nl_best, key=lambda c: nl_best[c][1])
         s = nl_best[pr][0]
         nl_vf = bench.nlmeans_filter(pr, s)
-        hq = bench.tune_hqdn3d(sigma)["hqdn3d"]
-        hq_x, hq_search = max(hq.items(), key=lambda kv: kv[1])
-        hq_vf = "hqdn3d=luma_spatial=%g" % hq_x
+        hq_x, hq_c, hq_search = bench.tune_hqdn3d(sigma)
+        hq_vf = bench.hqdn3d_filter(hq_x, hq_c)
         best[sigma] = (nl_vf, hq_vf)
 
         nl_scores = bench.score(sigma, bench.ffmpeg_produce(sigma, nl_vf),
@@ -563,7 +678,7 @@ def report(bench, models):
                       abs(mean([p for p, _ in hq_scores]) - hq_search))
         row = ["%g" % sigma, pair(noisy), pair(nl_scores),
                "s=%g p=%d r=%d" % (s, pr[0], pr[1]), pair(hq_scores),
-               "%g" % hq_x]
+               "%g" % hq_x + ("" if hq_c is None else ":%g" % hq_c)]
         per_image[sigma] = [("noisy", noisy), ("nlmeans", nl_scores),
                             ("hqdn3d", hq_scores)]
         for name, path in models:
@@ -583,10 +698,19 @@ def report(bench, models):
           len(bench.images))
     print()
     header = ["sigma", "noisy", "nlmeans (tuned)", "nlmeans setting",
-              "hqdn3d (tuned)", "hqdn3d luma_spatial"]
+              "hqdn3d (tuned)", "hqdn3d luma_spatial" +
+              (":chroma_spatial" if color.rgb else "")]
     for name, _ in models:
         header += [name, "vs nlmeans dB"]
     table(header, rows)
+    if color.rgb:
+        for name, path in models:
+            if bench.model_color(path) == "luma":
+                print("Note: %s is a luma model: on these RGB images "
+                      "`ae-model run` denoises Y' (BT.601) and keeps the "
+                      "noisy chroma, a reference row, not a colour "
+                      "denoiser." % name)
+                print()
     print("Search PSNR (ffmpeg psnr) and ae-model compare differ by at most "
           "%.3f dB on the chosen settings." % max_gap)
     print()
@@ -608,7 +732,8 @@ def report(bench, models):
         return
     frame = bench.speed_frame()
     w, h = SPEED_SIZE
-    print("## Speed: %dx%d gray frame, %d threads" % (w, h, args.threads))
+    print("## Speed: %dx%d %s frame, %d threads" % (w, h, color.frame,
+                                                    args.threads))
     print()
     speed, nl_ms, null_wall = [], {}, {}
     for sigma in args.sigmas:
@@ -622,15 +747,16 @@ def report(bench, models):
             ms = bench.ffmpeg_ms(frame, vf, frames, null_wall[frames])
             if kind == "nlmeans":
                 nl_ms[vf] = ms
-            speed.append(["ffmpeg %s (sigma %g)" % (kind, sigma), vf,
+            speed.append(["ffmpeg %s (sigma %g)" % (kind, sigma),
+                          color.pre + vf,
                           "%.1f" % ms, "%.2f" % (1000 / ms if ms else 0)])
     ours = []
     for name, path in models:
         frame_ms, tensor_ms = bench.model_ms(path)
         ours.append((name, frame_ms))
-        speed.append([name, "ae-model bench, %s, GRAY8 frame (f32 tensor "
-                      "%.1f ms)" % (args.device, tensor_ms), "%.1f" % frame_ms,
-                      "%.2f" % (1000 / frame_ms)])
+        speed.append([name, "ae-model bench, %s, %s frame (f32 tensor "
+                      "%.1f ms)" % (args.device, color.bench_path, tensor_ms),
+                      "%.1f" % frame_ms, "%.2f" % (1000 / frame_ms)])
     table(["method", "setting", "ms/frame", "fps"], speed)
     if ours:
         print("## Speed ratio: our fps / tuned nlmeans fps")
