@@ -597,8 +597,13 @@ def main():
         path = m if os.path.isabs(m) or os.path.exists(m) else \
             os.path.join(ROOT, m)
         if os.path.isfile(path):
-            models.append((os.path.basename(path).replace(
-                ".safetensors", ""), path))
+            # a name per model: it labels the rows and the output files
+            name = base = os.path.basename(path).replace(".safetensors", "")
+            k = 1
+            while name in (n for n, _ in models):
+                k += 1
+                name = "%s-%d" % (base, k)
+            models.append((name, path))
         else:
             notes.append("skipped model %s: no such file" % m)
 
@@ -635,6 +640,8 @@ def report(bench, models):
         sum(im[2] * im[3] for im in bench.images) / 1e6))
     for n in bench.notes:
         print("# note: " + n)
+    for name, path in models:
+        print("# model %s: %s" % (name, path))
     print("# noise: aenoise gaussian%s, clipped and rounded to 8 bits, seed "
           "%d + 1000*round(10*sigma) + image index" % (color.noise, args.seed))
     print("# metric: ae-model compare%s (%s, PSNR peak 255, SSIM Wang et "

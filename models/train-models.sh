@@ -2,15 +2,17 @@
 # How the shipped models were made (models/README.md has their cards).
 # Runs were interrupted and resumed as the cards say; run straight through,
 # these commands give models of the same recipe, not the same bytes (the
-# cosine schedule restarted at each resume with a longer --steps).
+# cosine schedule restarted at each resume with a longer --steps). Models
+# trained before commit 808c15b started their residual head at full scale
+# (ae-train now starts it at a tenth): their commands now start elsewhere.
 #
 # Usage: models/train-models.sh WORKDIR [MODEL...]
 #   MODEL: denoise-luma denoise-luma-fast denoise-rgb-fast superres-x2-luma-fast
 #          superres-x2-luma superres-x3-luma-fast superres-x4-luma-fast
 #          anomaly-vtest (default: all)
-# Needs a build (ae-train in build/tools), Debian's plasma-workspace-wallpapers
-# and opencv-doc, python3-opencv for the anomaly clips, python3-numpy, and
-# ../shared/data/train400.
+# Needs a build (ae-train in build/tools), Debian's plasma-workspace-wallpapers,
+# opencv-doc and python3-skimage (colour photos), python3-opencv for the
+# anomaly clips, python3-numpy, and ../shared/data/train400.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 work=${1:?usage: train-models.sh WORKDIR [MODEL...]}
@@ -72,11 +74,23 @@ for m in $models; do
         --sigma 0,55 --poisson 0.2 --seed 1 --threads 1 \
         -o "$work/$m.safetensors" ;;
     denoise-rgb-fast)
-      # the first dn-fast, without the context branch (see its card)
-      "$train" --task denoise --color rgb \
-        --graph "$src/models/denoise-rgb-fast.graph.json" \
-        --data "$work/wall" --val 3 --steps 20000 --batch 16 --patch 64 \
-        --sigma 0,55 --poisson 0.2 --seed 1 -o "$work/$m.safetensors" ;;
+      # the wallpapers and 23 colour photos that are not among the
+      # validation images of its card
+      mkdir -p "$work/rgb"
+      for f in HappyFish.jpg aero1.jpg aero3.jpg aloeL.jpg apple.jpg \
+          board.jpg ela_original.jpg graf1.png graf3.png leuvenA.jpg \
+          messi5.jpg orange.jpg rubberwhale1.png smarties.png \
+          squirrel_cls.jpg starry_night.jpg stuff.jpg left.jpg \
+          pca_test1.jpg; do
+        ln -sf "/usr/share/doc/opencv-doc/examples/data/$f" "$work/rgb/"
+      done
+      for f in motorcycle_left.png retina.jpg ihc.png hubble_deep_field.jpg; do
+        ln -sf "/usr/lib/python3/dist-packages/skimage/data/$f" "$work/rgb/"
+      done
+      "$train" --task denoise --color rgb --preset dn-fast \
+        --data "$work/wall" --data "$work/rgb" --steps 100000 --batch 16 \
+        --patch 64 --sigma 0,55 --poisson 0.2 --seed 1 --threads 2 \
+        -o "$work/$m.safetensors" ;;
     superres-x2-luma-fast)
       "$train" --task superres --scale 2 --preset sr-fast \
         --data "$train400" --data "$work/wall" --steps 30000 --batch 16 \
