@@ -12,7 +12,8 @@
  *
  * Without `model`, the shipped blind denoiser for the backend that runs is
  * used: denoise-luma-fast.safetensors on the CPU, denoise-luma.safetensors
- * on a GPU.
+ * on a GPU. For colour noise, model=denoise-rgb-fast also cleans the
+ * chroma.
  *
  * ## Example launch line
  * |[
@@ -94,7 +95,8 @@ gst_ae_denoise_class_init (GstAeDenoiseClass * klass)
   gst_element_class_set_static_metadata (element_class,
       "Autoencoder denoiser", "Filter/Effect/Video",
       "Denoises video with a convolutional autoencoder (default model: "
-      "denoise-luma-fast on the CPU, denoise-luma on a GPU)",
+      "denoise-luma-fast on the CPU, denoise-luma on a GPU; "
+      "model=denoise-rgb-fast for colour noise)",
       "gst-autoencoder developers");
   gst_element_class_add_static_pad_template (element_class,
       &gst_ae_denoise_sink_template);
