@@ -87,8 +87,10 @@ for m in $models; do
       for f in motorcycle_left.png retina.jpg ihc.png hubble_deep_field.jpg; do
         ln -sf "/usr/lib/python3/dist-packages/skimage/data/$f" "$work/rgb/"
       done
+      # run as 100000 steps, then resumed from its step-99500 checkpoint
+      # with --steps 200000 (a second cosine cycle)
       "$train" --task denoise --color rgb --preset dn-fast \
-        --data "$work/wall" --data "$work/rgb" --steps 100000 --batch 16 \
+        --data "$work/wall" --data "$work/rgb" --steps 200000 --batch 16 \
         --patch 64 --sigma 0,55 --poisson 0.2 --seed 1 --threads 2 \
         -o "$work/$m.safetensors" ;;
     superres-x2-luma-fast)
