@@ -88,9 +88,10 @@ for m in $models; do
         ln -sf "/usr/lib/python3/dist-packages/skimage/data/$f" "$work/rgb/"
       done
       # run as 100000 steps, then resumed from its step-99500 checkpoint
-      # with --steps 200000 (a second cosine cycle)
+      # with --steps 200000 and from its step-199500 checkpoint with
+      # --steps 300000 (second and third cosine cycles)
       "$train" --task denoise --color rgb --preset dn-fast \
-        --data "$work/wall" --data "$work/rgb" --steps 200000 --batch 16 \
+        --data "$work/wall" --data "$work/rgb" --steps 300000 --batch 16 \
         --patch 64 --sigma 0,55 --poisson 0.2 --seed 1 --threads 2 \
         -o "$work/$m.safetensors" ;;
     superres-x2-luma-fast)
