@@ -77,6 +77,13 @@ matrix_weights (AeMatrix m)
   return (Weights) { 0.299f, 0.587f, 0.114f };
 }
 
+float
+ae_matrix_luma (AeMatrix m, float r, float g, float b)
+{
+  const Weights k = matrix_weights (m);
+  return k.kr * r + k.kg * g + k.kb * b;
+}
+
 /* NaN (a diverged network) gives 0: converting it to an integer would be
  * undefined behaviour. */
 static inline guint8

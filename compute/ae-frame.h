@@ -46,6 +46,9 @@ typedef enum {
   AE_MATRIX_BT709,
 } AeMatrix;
 
+/* Y' of full-range R'G'B' (any scale) with @m's weights. */
+float ae_matrix_luma (AeMatrix m, float r, float g, float b);
+
 typedef struct {
   AeFrameFormat format;
   int width, height;

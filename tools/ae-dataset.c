@@ -101,18 +101,19 @@ ae_dataset_add_pixels (AeDataset *ds, const guint8 *data, gsize stride,
   g_ptr_array_add (ds->images, im);
 }
 
-/* Y' of an R'G'B' pixel: BT.601 weights, as the engine's luma models. */
+/* Y' of an R'G'B' pixel with @m's weights, as the engine's luma models. */
 static inline guint8
-luma_of (const guint8 *rgb)
+luma_of (const guint8 *rgb, AeMatrix m)
 {
-  return (guint8) lrint (0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]);
+  return (guint8) lrintf (ae_matrix_luma (m, rgb[0], rgb[1], rgb[2]));
 }
 
-/* A decoded frame (one of AE_MEDIA_READER_FORMATS) as an image of
- * @channels: luma from RGB with BT.601 weights, gray replicated to RGB. */
+/* A decoded frame (one of AE_MEDIA_READER_FORMATS) of @r as an image of
+ * @channels: luma from RGB with the source's weights, gray replicated to
+ * RGB. */
 static AeImage *
-image_from_sample (GstSample *sample, int channels, const char *origin,
-    GError **error)
+image_from_sample (AeMediaReader *r, GstSample *sample, int channels,
+    const char *origin, GError **error)
 {
   GstVideoInfo info;
   GstVideoFrame frame;
@@ -129,6 +130,7 @@ image_from_sample (GstSample *sample, int channels, const char *origin,
   const int bpp = gray ? 1 : 4;   /* GRAY8, or RGBA / RGBx */
   AeImage *im = image_new (w, h, channels, origin);
 
+  im->matrix = ae_media_reader_get_luma_matrix (r, AE_MATRIX_BT601);
   for (int y = 0; y < h; y++) {
     const guint8 *s = (const guint8 *) GST_VIDEO_FRAME_PLANE_DATA (&frame, 0)
         + (gsize) y * GST_VIDEO_FRAME_PLANE_STRIDE (&frame, 0);
@@ -139,7 +141,7 @@ image_from_sample (GstSample *sample, int channels, const char *origin,
       } else if (gray) {
         d[3 * x] = d[3 * x + 1] = d[3 * x + 2] = s[0];
       } else if (channels == 1) {
-        d[x] = luma_of (s);
+        d[x] = luma_of (s, im->matrix);
       } else {
         d[3 * x] = s[0];
         d[3 * x + 1] = s[1];
@@ -178,7 +180,7 @@ read_frames (AeMediaReader *r, const char *name, gboolean is_file,
     }
     if (n % step == 0) {
       g_autofree char *origin = g_strdup_printf ("%s frame %d", name, n);
-      AeImage *im = image_from_sample (s, channels, origin, error);
+      AeImage *im = image_from_sample (r, s, channels, origin, error);
       if (!im) {
         gst_sample_unref (s);
         return FALSE;
@@ -219,7 +221,7 @@ decode_image (const char *path, int channels, GError **error)
           "%s: could not decode: no image in the file", path);
     return NULL;
   }
-  return image_from_sample (s, channels, path, error);
+  return image_from_sample (r, s, channels, path, error);
 }
 
 /* ---- folders ---- */
@@ -400,11 +402,12 @@ ae_dataset_to_luma (const AeDataset *ds)
   for (guint i = 0; i < ds->images->len; i++) {
     const AeImage *im = g_ptr_array_index (ds->images, i);
     AeImage *l = image_new (im->width, im->height, 1, im->origin);
+    l->matrix = im->matrix;
     for (int y = 0; y < im->height; y++) {
       const guint8 *s = im->data + (gsize) y * im->stride;
       guint8 *d = l->data + (gsize) y * l->stride;
       for (int x = 0; x < im->width; x++)
-        d[x] = ds->channels == 1 ? s[x] : luma_of (s + 3 * x);
+        d[x] = ds->channels == 1 ? s[x] : luma_of (s + 3 * x, im->matrix);
     }
     g_ptr_array_add (out->images, l);
   }

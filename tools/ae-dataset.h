@@ -1,10 +1,12 @@
 /* ae-dataset.h: training and evaluation images, decoded by GStreamer and
  * held in memory as 8-bit pixels.
  *
- * A dataset holds images of one channel count: 1 (luma: Y' = 0.299 R +
- * 0.587 G + 0.114 B, full range, BT.601 weights as the engine's luma models
- * use them; gray sources are taken as they are) or 3 (RGB; gray sources are
- * replicated). Images keep their own sizes.
+ * A dataset holds images of one channel count: 1 (luma: full-range Y' of
+ * the decoded R'G'B' with the weights of the source's own matrix, as the
+ * elements read the Y' plane of that video: BT.709 for BT.709 and BT.2020
+ * video, BT.601 for the rest and for RGB sources such as PNG; gray sources
+ * are taken as they are) or 3 (RGB; gray sources are replicated). Images
+ * keep their own sizes and remember the matrix.
  *
  * Sources (ae_dataset_add):
  * - a folder: every file below it (recursive, hidden entries skipped,
@@ -26,6 +28,7 @@
 #pragma once
 
 #include <glib.h>
+#include "ae-frame.h"
 
 G_BEGIN_DECLS
 
@@ -46,6 +49,7 @@ typedef struct {
   gsize stride;                 /* bytes between rows */
   guint8 *data;
   char *origin;                 /* "DIR/a.png", "clip.avi frame 12" */
+  AeMatrix matrix;              /* Y' weights of the source (see above) */
 } AeImage;
 
 typedef struct _AeDataset AeDataset;
@@ -72,8 +76,8 @@ int ae_dataset_get_n_skipped (const AeDataset *ds);
 /* Image @i, 0 <= i < size; owned by the dataset. */
 const AeImage *ae_dataset_get (const AeDataset *ds, int i);
 
-/* A new dataset of @ds's images as luma (Y', as the images of a dataset of
- * 1 channel are read from their sources). */
+/* A new dataset of @ds's images as luma (Y' with each image's matrix, as
+ * the images of a dataset of 1 channel are read from their sources). */
 AeDataset *ae_dataset_to_luma (const AeDataset *ds);
 
 /* Moves @n_held_back images, spread evenly over the dataset (image

@@ -138,13 +138,6 @@ roc_auc (const FrameScore *fs, GPtrArray *labels)
   return (rank_sum - n_pos * (n_pos + 1) / 2.0) / ((double) n_pos * n_neg);
 }
 
-static AeMatrix
-matrix_of (AeMediaReader *reader)
-{
-  return ae_media_reader_get_source_matrix (reader) ==
-      GST_VIDEO_COLOR_MATRIX_BT709 ? AE_MATRIX_BT709 : AE_MATRIX_BT601;
-}
-
 /* Scores every frame of @clip into @scores (FrameScore). */
 static gboolean
 score_clip (AeModel *model, const AeAnomalyCalibration *cal,
@@ -197,7 +190,7 @@ score_clip (AeModel *model, const AeAnomalyCalibration *cal,
       .height = GST_VIDEO_FRAME_HEIGHT (&vf),
       .data = GST_VIDEO_FRAME_PLANE_DATA (&vf, 0),
       .stride = GST_VIDEO_FRAME_PLANE_STRIDE (&vf, 0),
-      .matrix = matrix_of (reader),
+      .matrix = ae_media_reader_get_luma_matrix (reader, AE_MATRIX_BT601),
     };
     if (!plan || frame.width != plan_w || frame.height != plan_h) {
       AePlanParams pp = {.width = frame.width,.height = frame.height };

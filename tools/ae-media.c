@@ -165,7 +165,6 @@ struct _AeMediaReader {
   GstAppSink *sink;
   GstBus *bus;
   gint linked;                  /* atomic: a video pad was ever linked */
-  gint matrix;                  /* atomic: GstVideoColorMatrix */
 };
 
 static void
@@ -174,7 +173,6 @@ on_pad_added (GstElement *decode, GstPad *pad, gpointer user_data)
   AeMediaReader *r = user_data;
   g_autoptr (GstCaps) caps = gst_pad_get_current_caps (pad);
   g_autoptr (GstPad) sinkpad = NULL;
-  GstVideoInfo info;
 
   if (!caps)
     caps = gst_pad_query_caps (pad, NULL);
@@ -187,9 +185,6 @@ on_pad_added (GstElement *decode, GstPad *pad, gpointer user_data)
   if (gst_pad_is_linked (sinkpad))
     return;
   g_atomic_int_set (&r->linked, 1);
-  if (gst_caps_is_fixed (caps) && gst_video_info_from_caps (&info, caps))
-    g_atomic_int_set (&r->matrix, GST_VIDEO_INFO_IS_YUV (&info) ?
-        info.colorimetry.matrix : GST_VIDEO_COLOR_MATRIX_RGB);
   if (gst_pad_link (pad, sinkpad) != GST_PAD_LINK_OK) {
     GError *err = g_error_new (GST_CORE_ERROR, GST_CORE_ERROR_NEGOTIATION,
         "cannot link the decoder's video output to videoconvert");
@@ -240,7 +235,6 @@ ae_media_reader_new (const char *path, GError **error)
   GStatBuf st;
 
   r->path = g_strdup (path);
-  r->matrix = GST_VIDEO_COLOR_MATRIX_UNKNOWN;
   if (g_stat (path, &st) != 0) {
     int e = errno;
     g_set_error (error, AE_MEDIA_ERROR, 0, "%s: %s", path, g_strerror (e));
@@ -280,11 +274,10 @@ ae_media_reader_new_pipeline (const char *description, GError **error)
 {
   g_autoptr (AeMediaReader) r = g_new0 (AeMediaReader, 1);
   g_autoptr (GError) parse_error = NULL;
-  g_autofree char *full = g_strdup_printf ("%s ! videoconvert ! appsink "
-      "name=ae_media_sink", description);
+  g_autofree char *full = g_strdup_printf ("%s ! videoconvert "
+      "name=ae_media_convert ! appsink name=ae_media_sink", description);
 
   r->path = g_strdup (description);
-  r->matrix = GST_VIDEO_COLOR_MATRIX_UNKNOWN;
   r->pipeline = gst_parse_launch_full (full, NULL, GST_PARSE_FLAG_FATAL_ERRORS,
       &parse_error);
   if (!r->pipeline) {
@@ -295,13 +288,20 @@ ae_media_reader_new_pipeline (const char *description, GError **error)
   /* the appended "! appsink" always makes a bin */
   GstElement *sink = gst_bin_get_by_name (GST_BIN (r->pipeline),
       "ae_media_sink");
-  if (!sink) {
+  GstElement *convert = gst_bin_get_by_name (GST_BIN (r->pipeline),
+      "ae_media_convert");
+  /* the pipeline keeps them */
+  if (sink)
+    gst_object_unref (sink);
+  if (convert)
+    gst_object_unref (convert);
+  if (!sink || !convert) {
     g_set_error (error, AE_MEDIA_ERROR, 0, "%s: not a valid pipeline",
         description);
     return NULL;
   }
   r->sink = GST_APP_SINK (sink);
-  gst_object_unref (sink);      /* the pipeline keeps it */
+  r->convert = convert;
   r->bus = gst_element_get_bus (r->pipeline);
   if (!reader_start (r, error))
     return NULL;
@@ -340,7 +340,28 @@ ae_media_reader_pull (AeMediaReader *r, GError **error)
 GstVideoColorMatrix
 ae_media_reader_get_source_matrix (AeMediaReader *r)
 {
-  return g_atomic_int_get (&r->matrix);
+  g_autoptr (GstPad) pad = gst_element_get_static_pad (r->convert, "sink");
+  g_autoptr (GstCaps) caps = gst_pad_get_current_caps (pad);
+  GstVideoInfo info;
+
+  if (!caps || !gst_video_info_from_caps (&info, caps))
+    return GST_VIDEO_COLOR_MATRIX_UNKNOWN;
+  return GST_VIDEO_INFO_IS_YUV (&info) ? info.colorimetry.matrix :
+      GST_VIDEO_COLOR_MATRIX_RGB;
+}
+
+AeMatrix
+ae_media_reader_get_luma_matrix (AeMediaReader *r, AeMatrix fallback)
+{
+  switch (ae_media_reader_get_source_matrix (r)) {
+    case GST_VIDEO_COLOR_MATRIX_BT709:
+    case GST_VIDEO_COLOR_MATRIX_BT2020:
+      return AE_MATRIX_BT709;
+    case GST_VIDEO_COLOR_MATRIX_UNKNOWN:
+      return fallback;
+    default:
+      return AE_MATRIX_BT601;
+  }
 }
 
 /* ---- writer ---- */

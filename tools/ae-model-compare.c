@@ -128,9 +128,8 @@ ae_cmd_compare (int argc, char **argv)
       }
       break;
     }
-    GstVideoColorMatrix m = ae_media_reader_get_source_matrix (a.reader);
-    AeMatrix matrix = m == GST_VIDEO_COLOR_MATRIX_BT709 ? AE_MATRIX_BT709 :
-        AE_MATRIX_BT601;
+    AeMatrix matrix = ae_media_reader_get_luma_matrix (a.reader,
+        AE_MATRIX_BT601);
     AeFrame ra = side_frame (&a, matrix), rb = side_frame (&b, matrix);
     if (ra.width != rb.width || ra.height != rb.height) {
       g_set_error (&error, AE_MEDIA_ERROR, 0, "frame %" G_GUINT64_FORMAT

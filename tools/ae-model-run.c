@@ -100,19 +100,8 @@ choose_matrix (const Run *r, int height)
     default:
       break;
   }
-  switch (ae_media_reader_get_source_matrix (r->reader)) {
-    case GST_VIDEO_COLOR_MATRIX_BT601:
-    case GST_VIDEO_COLOR_MATRIX_FCC:
-    case GST_VIDEO_COLOR_MATRIX_SMPTE240M:
-      return AE_MATRIX_BT601;
-    case GST_VIDEO_COLOR_MATRIX_BT709:
-    case GST_VIDEO_COLOR_MATRIX_BT2020:
-      return AE_MATRIX_BT709;
-    case GST_VIDEO_COLOR_MATRIX_RGB:
-      return AE_MATRIX_BT601;
-    default:
-      return height >= 720 ? AE_MATRIX_BT709 : AE_MATRIX_BT601;
-  }
+  return ae_media_reader_get_luma_matrix (r->reader,
+      height >= 720 ? AE_MATRIX_BT709 : AE_MATRIX_BT601);
 }
 
 /* (Re)plans for a new input format or size. */

@@ -535,6 +535,7 @@ calibrate (AeModel *m, AeDataset *val, const AeColours *colours, int threads,
     frame.height = im->height;
     frame.data = im->data;
     frame.stride = im->stride;
+    frame.matrix = im->matrix;
     if (!plan || !ae_anomaly_scorer_measure (scorer, plan, &frame, &f[i],
             NULL, 0, 0, error))
       return NULL;
