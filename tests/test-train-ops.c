@@ -6,6 +6,7 @@
  * For each parameter tensor the analytic derivative along a random unit
  * direction must match a finite difference to 1e-3 (relative). */
 #include "ae-engine.h"
+#include "ae-error.h"
 #include "ae-trainer.h"
 
 #include <math.h>
@@ -269,10 +270,9 @@ test_forward (gconstpointer data)
   }
 }
 
-/* RMS of the untrained network's output, less its input when @residual:
- * an RGB denoiser at half resolution, its head added to the input or not. */
-static double
-untrained_rms (gboolean residual)
+/* An RGB denoiser at half resolution, its head added to the input or not. */
+static AeModel *
+rgb_model (gboolean residual)
 {
   g_autofree char *json = g_strdup_printf ("{\"nodes\": ["
       "{\"name\":\"u\",\"op\":\"pixel_unshuffle\",\"inputs\":[\"input\"],\"factor\":2},"
@@ -283,8 +283,18 @@ untrained_rms (gboolean residual)
       residual ? ",{\"name\":\"y\",\"op\":\"add\",\"inputs\":[\"s\",\"input\"]}"
       : "", residual ? "y" : "s");
   g_autoptr (GError) error = NULL;
-  g_autoptr (AeModel) m = ae_model_new (json, &error);
+  AeModel *m = ae_model_new (json, &error);
   g_assert_no_error (error);
+  return m;
+}
+
+/* RMS of the untrained network's output, less its input when @residual:
+ * an RGB denoiser at half resolution, its head added to the input or not. */
+static double
+untrained_rms (gboolean residual)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AeModel) m = rgb_model (residual);
   AeTrainerParams p = { .batch = 2, .width = 16, .height = 16, .threads = 1,
     .seed = 7 };
   g_autoptr (AeTrainer) t = ae_trainer_new (m, &p, &error);
@@ -318,11 +328,36 @@ test_init_residual_head (void)
   g_assert_cmpfloat (fabs (res * 10 - plain), <, 1e-3 * plain);
 }
 
+/* Buffers too large to allocate are an error, not a crash, with any number
+ * of workers (each worker's buffers are freed whether it got them or not). */
+static void
+test_no_memory (void)
+{
+  g_autoptr (AeModel) m = rgb_model (TRUE);
+  g_autoptr (GError) error = NULL;
+  AeTrainerParams p = { .batch = 2, .width = 1 << 20, .height = 1 << 20,
+    .threads = 2, .seed = 7 };
+  g_autoptr (AeTrainer) t = ae_trainer_new (m, &p, &error);
+  g_assert_null (t);
+  g_assert_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_NO_MEMORY);
+  g_assert_nonnull (strstr (error->message, "smaller patches"));
+}
+
+/* The sanitizer build: a failed allocation returns NULL, as malloc does,
+ * rather than aborting (for /train/no-memory). */
+const char *__asan_default_options (void);
+const char *
+__asan_default_options (void)
+{
+  return "allocator_may_return_null=1";
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/init/residual-head", test_init_residual_head);
+  g_test_add_func ("/train/no-memory", test_no_memory);
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
     g_autofree char *path = g_strdup_printf ("/backward/%s", cases[i].name);
     g_test_add_data_func (path, &cases[i], test_case);

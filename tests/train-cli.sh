@@ -1,14 +1,15 @@
 #!/bin/bash
 # ae-train end to end on a tiny generated set (TAP): a short run lowers the
 # loss and writes a model that loads and runs; a resumed run continues the
-# same run (same weights as uninterrupted); Ctrl-C saves a checkpoint; bad
-# inputs fail with a clear message and leave no model file.
+# same run (same weights as uninterrupted), from any folder, and refuses
+# what would change or lose it; Ctrl-C saves a checkpoint; bad inputs fail
+# with a clear message and leave no model file.
 # Usage: train-cli.sh AE-TRAIN AE-MODEL
 set -u
-train=$1
-model=$2
+train=$(realpath "$1")
+model=$(realpath "$2")
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+trap '[ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
 n=0
 failed=0
 
@@ -121,6 +122,50 @@ interrupt() {
     >"$tmp/log4" 2>&1 || { cat "$tmp/log4"; return 1; }
 }
 ok "Ctrl-C saves a checkpoint that resumes" interrupt
+
+resume_refusals() {
+  payload "$tmp/m.safetensors" >"$tmp/before"
+  # a checkpoint past --steps would overwrite the finished model
+  if "$train" --resume "$tmp/m.safetensors.ckpt" --steps 10 >"$tmp/log5" 2>&1
+  then return 1; fi
+  grep -q "past --steps 10" "$tmp/log5" || { cat "$tmp/log5"; return 1; }
+  # options of the run itself stay as it started
+  if "$train" --resume "$tmp/m.safetensors.ckpt" --lr=5 >"$tmp/log6" 2>&1
+  then return 1; fi
+  grep -q -- "--lr=5 cannot be given with --resume" "$tmp/log6" || return 1
+  payload "$tmp/m.safetensors" | cmp - "$tmp/before"
+}
+ok "a resume refuses --steps below its step and the run's own options" \
+  resume_refusals
+
+# relative --data and -o stay relative to where the run started
+resume_elsewhere() {
+  (cd "$tmp" && "$train" --task denoise --data imgs --batch 4 --patch 16 \
+    --val 2 --steps 30 --checkpoint-every 20 -o rel.safetensors) \
+    >"$tmp/log7" 2>&1 || return 1
+  rm "$tmp/rel.safetensors"
+  (cd / && "$train" --resume "$tmp/rel.safetensors.ckpt") >"$tmp/log8" 2>&1 \
+    || { cat "$tmp/log8"; return 1; }
+  grep -q "resuming in $tmp" "$tmp/log8" && test -s "$tmp/rel.safetensors" \
+    && test ! -e /rel.safetensors
+}
+ok "a resume from another folder finds the run's relative paths" \
+  resume_elsewhere
+
+# a model that cannot be written leaves the trained weights to resume
+write_fails() {
+  mkdir -p "$tmp/dir.safetensors"
+  if "$train" "${common[@]}" --steps 30 -o "$tmp/dir.safetensors" \
+    >"$tmp/log9" 2>&1; then return 1; fi
+  grep -q "cannot write the model.*trained weights are in" "$tmp/log9" \
+    || { cat "$tmp/log9"; return 1; }
+  rmdir "$tmp/dir.safetensors"
+  "$train" --resume "$tmp/dir.safetensors.ckpt" >"$tmp/log10" 2>&1 \
+    || { cat "$tmp/log10"; return 1; }
+  grep -q "resuming at step 30" "$tmp/log10" && "$model" info \
+    "$tmp/dir.safetensors" >/dev/null
+}
+ok "a failed model write keeps the weights in the checkpoint" write_fails
 
 custom_graph() {
   cat >"$tmp/g.json" <<'EOF'

@@ -17,6 +17,8 @@
 #include "ae-presets.h"
 #include "ae-trainer.h"
 
+#include <errno.h>
+#include <glib/gstdio.h>
 #include <gst/gst.h>
 #include <json-glib/json-glib.h>
 #include <locale.h>
@@ -205,6 +207,22 @@ overridable (Options *o, int *fields[N_OVERRIDABLE])
   fields[2] = &o->checkpoint_every;
   fields[3] = &o->val_every;
   fields[4] = &o->log_every;
+}
+
+/* The first option of @argv that a resume may not take, or NULL: a resumed
+ * run keeps the options it started with. */
+static const char *
+not_overridable (char **argv)
+{
+  static const char *const ok[] = { "--resume", "--steps", "--threads",
+    "--checkpoint-every", "--val-every", "--log-every", NULL
+  };
+  for (char **a = argv + 1; *a; a++) {
+    g_autofree char *name = g_strndup (*a, strcspn (*a, "="));
+    if ((*a)[0] == '-' && !g_strv_contains (ok, name))
+      return *a;
+  }
+  return NULL;
 }
 
 static void
@@ -604,6 +622,10 @@ state_json (char **argv, gint64 step, double elapsed, double val_psnr)
   json_builder_add_double_value (b, elapsed);
   json_builder_set_member_name (b, "val_psnr");
   json_builder_add_double_value (b, val_psnr);
+  /* the run's relative paths (data, output) are relative to it */
+  g_autofree char *cwd = g_get_current_dir ();
+  json_builder_set_member_name (b, "cwd");
+  json_builder_add_string_value (b, cwd);
   json_builder_end_object (b);
   g_autoptr (JsonGenerator) gen = json_generator_new ();
   g_autoptr (JsonNode) root = json_builder_get_root (b);
@@ -634,6 +656,7 @@ typedef struct {
   gint64 step;
   double elapsed, val_psnr;
   char **argv;
+  char *cwd;                    /* NULL in checkpoints of older builds */
 } Resumed;
 
 static gboolean
@@ -656,6 +679,8 @@ read_state (const char *json, Resumed *r, GError **error)
   r->elapsed = json_object_get_double_member_with_default (o, "elapsed", 0);
   r->val_psnr = json_object_get_double_member_with_default (o, "val_psnr",
       0);
+  r->cwd = g_strdup (json_object_get_string_member_with_default (o, "cwd",
+          NULL));
   r->argv = g_new0 (char *, json_array_get_length (args) + 2);
   r->argv[0] = g_strdup ("ae-train");
   for (guint i = 0; i < json_array_get_length (args); i++)
@@ -880,8 +905,9 @@ train (Options *o, Setup *s, AeCheckpoint *ckpt, Resumed *res,
     ap.lr = ae_lr_schedule (step, o->steps, warmup, o->lr, 0.01);
     double loss = ae_trainer_compute_gradients (trainer, in, target, step);
     if (!isfinite (loss)) {
-      fail ("the loss became %g at step %" G_GINT64_FORMAT "; lower --lr "
-          "(now %g) and resume from %s", loss, step, o->lr, ckpt_path);
+      fail ("the loss became %g at step %" G_GINT64_FORMAT "; start again "
+          "with a lower --lr (now %g) or a longer --warmup", loss, step,
+          o->lr);
       return 1;
     }
     ae_clip_grad_norm (params, n_params, o->clip);
@@ -982,16 +1008,28 @@ train (Options *o, Setup *s, AeCheckpoint *ckpt, Resumed *res,
   g_autoptr (JsonNode) training = json_builder_get_root (tb);
 
   g_autofree char *calibration = NULL;
+  const char *failed = NULL;
   if (anomaly && !(calibration = calibrate (model, calib ? calib : val,
               has_colours ? &colours : NULL, o->threads, &error))) {
-    fail ("calibration failed: %s", error->message);
-    return 1;
+    failed = "calibration failed";
+  } else {
+    g_autofree char *final_json = graph_with_records (graph_json, training,
+        calibration);
+    g_autoptr (AeModel) final = model_with_graph (model, final_json, &error);
+    if (!final || !ae_model_save (final, o->output, AE_DTYPE_F32, &error))
+      failed = "cannot write the model";
   }
-  g_autofree char *final_json = graph_with_records (graph_json, training,
-      calibration);
-  g_autoptr (AeModel) final = model_with_graph (model, final_json, &error);
-  if (!final || !ae_model_save (final, o->output, AE_DTYPE_F32, &error)) {
-    fail ("cannot write the model: %s", error->message);
+  if (failed) {
+    /* the trained weights are kept: resuming at the last step retries */
+    g_autoptr (GError) ckpt_error = NULL;
+    g_autofree char *st = state_json (run_args, step, elapsed, val_psnr);
+    if (ae_checkpoint_save (ckpt_path, graph_json, st, params, n_params,
+            adam, &ckpt_error))
+      fail ("%s: %s; the trained weights are in %s (ae-train --resume %s "
+          "retries)", failed, error->message, ckpt_path, ckpt_path);
+    else
+      fail ("%s: %s; nor could the checkpoint be written: %s", failed,
+          error->message, ckpt_error->message);
     return 1;
   }
   g_autofree char *dur = format_duration (elapsed);
@@ -1040,6 +1078,13 @@ main (int argc, char **argv)
   if (resume) {
     /* the checkpoint's own options, then this command line's overrides */
     Options cli = o;
+    const char *extra = not_overridable (original);
+    if (extra) {
+      fail ("%s cannot be given with --resume: the run keeps the options it "
+          "started with (--steps, --threads, --checkpoint-every, --val-every "
+          "and --log-every may change)", extra);
+      return EXIT_USAGE;
+    }
     if (!(ckpt = ae_checkpoint_load (resume, &error))
         || !read_state (ae_checkpoint_get_state (ckpt), &res, &error)) {
       fail ("cannot resume from %s: %s", resume, error->message);
@@ -1061,6 +1106,24 @@ main (int argc, char **argv)
     take_given (&saved, &cli);
     options_free (&o);
     o = saved;
+    if (res.step > o.steps) {
+      fail ("%s is at step %" G_GINT64_FORMAT ", past --steps %d: give "
+          "--steps %" G_GINT64_FORMAT " or more", resume, res.step, o.steps,
+          res.step);
+      return EXIT_USAGE;
+    }
+    /* where the run started: its relative --data and -o paths */
+    g_autofree char *here = g_get_current_dir ();
+    if (res.cwd && !g_str_equal (res.cwd, here)) {
+      if (g_chdir (res.cwd) != 0) {
+        int e = errno;
+        fail ("cannot resume from %s: the run started in %s: %s", resume,
+            res.cwd, g_strerror (e));
+        return 1;
+      }
+      g_printerr ("ae-train: resuming in %s, where the run started\n",
+          res.cwd);
+    }
     run_args = g_strdupv (res.argv + 1);
     /* later resumes see the extended step count */
     for (char **a = run_args; *a; a++)
@@ -1095,6 +1158,7 @@ main (int argc, char **argv)
     gst_deinit ();
   }
   g_strfreev (res.argv);
+  g_free (res.cwd);
   g_free (s.graph_json);
   g_free (s.preset);
   g_clear_pointer (&s.init, ae_model_unref);

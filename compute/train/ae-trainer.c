@@ -70,7 +70,8 @@ ae_trainer_free (AeTrainer *t)
   for (int w = 0; t->workers && w < t->n_workers; w++) {
     Worker *wk = &t->workers[w];
     ae_parallel_free (wk->serial);
-    for (int i = 0; i < t->n_nodes; i++) {
+    /* a failed ae_trainer_new() leaves the later workers unallocated */
+    for (int i = 0; wk->act && i < t->n_nodes; i++) {
       if (i > 0)
         g_free (wk->act[i]);
       g_free (wk->grad[i]);
