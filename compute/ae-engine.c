@@ -300,8 +300,9 @@ ae_plan_new (AeEngine *e, AeModel *m, const AePlanParams *params,
     p->tile = auto_tile (g, stride, p->halo, e->backend->max_tensor_bytes
         && !g_atomic_int_get (&e->lost) ?
         e->backend->max_tensor_bytes (e->device) : 0);
-  else
-    p->tile = round_up (params->tile_size, stride);
+  else                          /* one larger than the frame is the frame */
+    p->tile = round_up (MIN (params->tile_size, MAX (p->pad_w, p->pad_h)),
+        stride);
   /* even, so tiles start on whole chroma blocks of 4:2:0 frames */
   if (p->tile % 2)
     p->tile += stride;

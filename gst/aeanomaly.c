@@ -869,7 +869,10 @@ gst_ae_anomaly_score_frame (GstAeAnomaly * self, GstVideoFrame * frame,
   AeFrame fin, fout, frgb;
   gboolean ok, rgb_mapped = FALSE, have_rgb = FALSE;
 
-  if (!gst_video_frame_map (&out, &frame->info, self->scratch, GST_MAP_WRITE)) {
+  /* the scratch frame has the caps' default layout, whatever the layout
+   * (GstVideoMeta) of the buffer scored */
+  if (!gst_video_frame_map (&out, &GST_VIDEO_FILTER (self)->in_info,
+          self->scratch, GST_MAP_WRITE)) {
     g_set_error_literal (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_FAILED,
         "cannot map the scratch frame");
     return FALSE;

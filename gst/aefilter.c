@@ -284,6 +284,7 @@ gst_ae_filter_set_property (GObject * object, guint prop_id,
 {
   GstAeFilter *self = GST_AE_FILTER (object);
   GstAeFilterPrivate *priv = gst_ae_filter_get_instance_private (self);
+  gboolean model_changed = FALSE;
 
   GST_OBJECT_LOCK (self);
   /* MUTABLE_READY is a promise we keep: the model, engine and plan are
@@ -299,12 +300,7 @@ gst_ae_filter_set_property (GObject * object, guint prop_id,
     case GST_AE_FILTER_PROP_MODEL:
       g_free (priv->model_path);
       priv->model_path = g_value_dup_string (value);
-      /* drop a model loaded on demand for the old path */
-      g_mutex_lock (&priv->model_lock);
-      g_clear_pointer (&priv->model, ae_model_unref);
-      priv->model_failed = FALSE;
-      priv->model_default = NULL;
-      g_mutex_unlock (&priv->model_lock);
+      model_changed = TRUE;
       break;
     case PROP_DEVICE:
       g_free (priv->device);
@@ -326,6 +322,15 @@ gst_ae_filter_set_property (GObject * object, guint prop_id,
       break;
   }
   GST_OBJECT_UNLOCK (self);
+  /* drop a model loaded on demand for the old path; not under the object
+   * lock, which gst_ae_filter_get_scale() takes inside model_lock */
+  if (model_changed) {
+    g_mutex_lock (&priv->model_lock);
+    g_clear_pointer (&priv->model, ae_model_unref);
+    priv->model_failed = FALSE;
+    priv->model_default = NULL;
+    g_mutex_unlock (&priv->model_lock);
+  }
 }
 
 static void

@@ -662,6 +662,70 @@ test_formats (void)
   }
 }
 
+/* A copy of @buf whose planes have @pad more bytes per row than @info's
+ * default, described by a GstVideoMeta (as v4l2src and decoders give). */
+static GstBuffer *
+padded_copy (const GstVideoInfo * info, GstBuffer * buf, int pad)
+{
+  GstVideoInfo pinfo = *info;
+  gsize size = 0;
+
+  for (guint p = 0; p < GST_VIDEO_INFO_N_PLANES (info); p++) {
+    pinfo.offset[p] = size;
+    pinfo.stride[p] = info->stride[p] + pad;
+    size += (gsize) pinfo.stride[p] *
+        GST_VIDEO_FORMAT_INFO_SCALE_HEIGHT (info->finfo, p, info->height);
+  }
+  pinfo.size = size;
+  GstBuffer *out = gst_buffer_new_allocate (NULL, size, NULL);
+  gst_buffer_memset (out, 0, 0xAA, size);
+  GstVideoFrame a, b;
+  g_assert_true (gst_video_frame_map (&a, (GstVideoInfo *) info, buf,
+          GST_MAP_READ));
+  g_assert_true (gst_video_frame_map (&b, &pinfo, out, GST_MAP_WRITE));
+  g_assert_true (gst_video_frame_copy (&b, &a));
+  gst_video_frame_unmap (&a);
+  gst_video_frame_unmap (&b);
+  gst_buffer_add_video_meta_full (out, GST_VIDEO_FRAME_FLAG_NONE,
+      GST_VIDEO_INFO_FORMAT (info), info->width, info->height,
+      GST_VIDEO_INFO_N_PLANES (info), pinfo.offset, pinfo.stride);
+  gst_buffer_copy_into (out, buf, GST_BUFFER_COPY_TIMESTAMPS, 0, -1);
+  return out;
+}
+
+/* Buffers whose rows are longer than the caps' default (a GstVideoMeta)
+ * score as the same frames packed: the element's scratch frame keeps its
+ * own layout (it was mapped with the buffer's and overran). */
+static void
+test_padded_stride (void)
+{
+  const char *fmts[] = { "GRAY8", "I420", "NV12", "RGBx", "RGB" };
+  for (guint i = 0; i < G_N_ELEMENTS (fmts); i++) {
+    GstVideoInfo info;
+    video_info (&info, fmts[i], W, H);
+    double score[2];
+    for (int padded = 0; padded < 2; padded++) {
+      GstHarness *h = harness_new (&info, NULL);
+      GstBuffer *buf = frame_buffer (&info, 7, 1);
+      if (padded) {
+        GstBuffer *p = padded_copy (&info, buf, 512);
+        gst_buffer_unref (buf);
+        buf = p;
+      }
+      GstBuffer *out = push (h, buf, FALSE);
+      GstAeAnomalyMeta *m = gst_buffer_get_ae_anomaly_meta (out);
+      g_assert_nonnull (m);
+      score[padded] = m->score;
+      gst_buffer_unref (out);
+      gst_harness_teardown (h);
+    }
+    g_test_message ("%s: %.4f packed, %.4f padded", fmts[i], score[0],
+        score[1]);
+    g_assert_cmpfloat (score[0], >, 1.0);
+    g_assert_cmpfloat (score[1], ==, score[0]);
+  }
+}
+
 /* @src converted to @dst_info's format by GStreamer's converter (what
  * videoconvert does). */
 static GstBuffer *
@@ -964,6 +1028,7 @@ main (int argc, char **argv)
   g_test_add_func ("/aeanomaly/interval", test_interval);
   g_test_add_func ("/aeanomaly/overlay", test_overlay);
   g_test_add_func ("/aeanomaly/formats", test_formats);
+  g_test_add_func ("/aeanomaly/padded-stride", test_padded_stride);
   g_test_add_func ("/aeanomaly/colour-yuv", test_colour_yuv);
   g_test_add_func ("/aeanomaly/meta-copy", test_meta_copy);
   g_test_add_func ("/aeanomaly/events-file", test_events_file);

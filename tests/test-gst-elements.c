@@ -740,6 +740,48 @@ test_superres_fixed_downstream (void)
   }
 }
 
+typedef struct {
+  GstElement *el;
+  const char *models[2];
+  gint stop;
+} ModelSetter;
+
+static gpointer
+set_models (gpointer data)
+{
+  ModelSetter *ms = data;
+  for (int i = 0; !g_atomic_int_get (&ms->stop); i++)
+    g_object_set (ms->el, "model", ms->models[i & 1], NULL);
+  return NULL;
+}
+
+/* Setting `model` while another thread queries caps (which loads the model
+ * to learn its scale) does not deadlock: the two took the object lock and
+ * the model lock in opposite orders. */
+static void
+test_superres_model_vs_caps (void)
+{
+  g_autofree char *a = model_path ("espcn2.safetensors");
+  g_autofree char *b = model_path ("bilinear.safetensors");
+  ModelSetter ms = { gst_element_factory_make ("aesuperres", NULL), {a, b},
+    0
+  };
+  g_autoptr (GstPad) src = gst_element_get_static_pad (ms.el, "src");
+  GThread *t = g_thread_new ("set-models", set_models, &ms);
+  gint64 end = g_get_monotonic_time () + G_USEC_PER_SEC / 2;
+  int n = 0;
+
+  while (g_get_monotonic_time () < end) {
+    gst_caps_unref (gst_pad_query_caps (src, NULL));
+    n++;
+  }
+  g_atomic_int_set (&ms.stop, 1);
+  g_thread_join (t);
+  g_test_message ("%d caps queries", n);
+  g_assert_cmpint (n, >, 0);
+  gst_object_unref (ms.el);
+}
+
 /* transform_caps: ranges map to multiples and back; without a loadable
  * model the caps pass through unscaled. */
 static void
@@ -1510,6 +1552,7 @@ main (int argc, char **argv)
   g_test_add_func ("/aesuperres/fixed-downstream",
       test_superres_fixed_downstream);
   g_test_add_func ("/aesuperres/transform-caps", test_superres_transform_caps);
+  g_test_add_func ("/aesuperres/model-vs-caps", test_superres_model_vs_caps);
   g_test_add_func ("/aenoise/reproducible", test_noise_reproducible);
   g_test_add_func ("/aenoise/sigma", test_noise_sigma);
   g_test_add_func ("/properties/ranges", test_property_ranges);

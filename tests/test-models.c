@@ -91,6 +91,10 @@ test_fixture (gconstpointer data)
     g_assert_cmpfloat (tiled, <=, 1e-4);
     tiled = run_pair (e, m, io, k, 3 * stride);
     g_assert_cmpfloat (tiled, <=, 1e-4);
+    /* any tile larger than the frame is the whole frame (G_MAXINT once
+     * overflowed as it was rounded up to the stride) */
+    tiled = run_pair (e, m, io, k, G_MAXINT);
+    g_assert_cmpfloat (tiled, <=, 1e-4);
   }
 }
 
