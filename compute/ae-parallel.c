@@ -65,7 +65,7 @@ ae_parallel_new (int n_threads)
 
   if (n_threads <= 0)
     n_threads = g_get_num_processors ();
-  p->n_threads = CLAMP (n_threads, 1, 256);
+  p->n_threads = CLAMP (n_threads, 1, AE_PARALLEL_MAX_THREADS);
   g_mutex_init (&p->lock);
   g_cond_init (&p->work_cond);
   g_cond_init (&p->done_cond);

@@ -16,6 +16,9 @@ typedef struct _AeParallel AeParallel;
  * among concurrently running calls (for per-thread scratch). */
 typedef void (*AeParallelFunc) (gpointer data, int task, int worker);
 
+/* More threads than this are taken as this many. */
+#define AE_PARALLEL_MAX_THREADS 256
+
 /* @n_threads <= 0 means one per online CPU. */
 AeParallel *ae_parallel_new (int n_threads);
 void ae_parallel_free (AeParallel *p);

@@ -35,6 +35,7 @@
 
 #include "ae-error.h"
 #include "ae-model-path.h"
+#include "ae-parallel.h"
 
 GST_DEBUG_CATEGORY_STATIC (gst_ae_filter_debug);
 #define GST_CAT_DEFAULT gst_ae_filter_debug
@@ -169,7 +170,7 @@ gst_ae_filter_class_init (GstAeFilterClass * klass)
   g_object_class_install_property (gobject_class, PROP_THREADS,
       g_param_spec_int ("threads", "Threads",
           "Worker threads of the CPU backend (0 = one per core)",
-          0, G_MAXINT, DEFAULT_THREADS,
+          0, AE_PARALLEL_MAX_THREADS, DEFAULT_THREADS,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
 
