@@ -21,6 +21,9 @@
  * reordered, and FLUSH_STOP and stop() drop them. On the CPU a frame is
  * done within the chain function by the base class's usual path.
  *
+ * Allocation: the pools proposed upstream and decided downstream get one
+ * more buffer per held frame.
+ *
  * Latency and QoS: the latency query adds the held frames' duration to
  * upstream's figures (nothing on the CPU), and a latency message is posted
  * when that changes (a lost GPU). QoS is on: frames already late
@@ -118,6 +121,10 @@ static gboolean gst_ae_filter_stop (GstBaseTransform * trans);
 static gboolean gst_ae_filter_set_info (GstVideoFilter * filter,
     GstCaps * incaps, GstVideoInfo * in_info, GstCaps * outcaps,
     GstVideoInfo * out_info);
+static gboolean gst_ae_filter_propose_allocation (GstBaseTransform * trans,
+    GstQuery * decide_query, GstQuery * query);
+static gboolean gst_ae_filter_decide_allocation (GstBaseTransform * trans,
+    GstQuery * query);
 static GstFlowReturn gst_ae_filter_generate_output (GstBaseTransform * trans,
     GstBuffer ** outbuf);
 static gboolean gst_ae_filter_sink_event (GstBaseTransform * trans,
@@ -180,6 +187,10 @@ gst_ae_filter_class_init (GstAeFilterClass * klass)
       GST_DEBUG_FUNCPTR (gst_ae_filter_generate_output);
   trans_class->sink_event = GST_DEBUG_FUNCPTR (gst_ae_filter_sink_event);
   trans_class->query = GST_DEBUG_FUNCPTR (gst_ae_filter_query);
+  trans_class->propose_allocation =
+      GST_DEBUG_FUNCPTR (gst_ae_filter_propose_allocation);
+  trans_class->decide_allocation =
+      GST_DEBUG_FUNCPTR (gst_ae_filter_decide_allocation);
   vfilter_class->set_info = GST_DEBUG_FUNCPTR (gst_ae_filter_set_info);
 
   klass->task = AE_TASK_DENOISE;
@@ -1077,6 +1088,50 @@ gst_ae_filter_sink_event (GstBaseTransform * trans, GstEvent * event)
   else if (GST_EVENT_IS_SERIALIZED (event))
     gst_ae_filter_drain (self);
   return GST_BASE_TRANSFORM_CLASS (parent_class)->sink_event (trans, event);
+}
+
+/* Each held frame keeps an input buffer and an output buffer: the pools
+ * on both sides need that many more, or a bounded one (a hardware
+ * decoder's, a sink's) could run dry while we wait for the next frame. */
+static void
+gst_ae_filter_add_held_buffers (GstAeFilter * self, GstQuery * query)
+{
+  GstAeFilterPrivate *priv = gst_ae_filter_get_instance_private (self);
+
+  GST_OBJECT_LOCK (self);
+  guint held = priv->held;
+  GST_OBJECT_UNLOCK (self);
+  if (held == 0)
+    return;
+  for (guint i = 0; i < gst_query_get_n_allocation_pools (query); i++) {
+    GstBufferPool *pool;
+    guint size, min, max;
+    gst_query_parse_nth_allocation_pool (query, i, &pool, &size, &min, &max);
+    gst_query_set_nth_allocation_pool (query, i, pool, size, min + held,
+        max ? max + held : 0);
+    if (pool)
+      gst_object_unref (pool);
+  }
+}
+
+static gboolean
+gst_ae_filter_propose_allocation (GstBaseTransform * trans,
+    GstQuery * decide_query, GstQuery * query)
+{
+  if (!GST_BASE_TRANSFORM_CLASS (parent_class)->propose_allocation (trans,
+          decide_query, query))
+    return FALSE;
+  gst_ae_filter_add_held_buffers (GST_AE_FILTER (trans), query);
+  return TRUE;
+}
+
+static gboolean
+gst_ae_filter_decide_allocation (GstBaseTransform * trans, GstQuery * query)
+{
+  /* before the base class configures the pool from the query */
+  gst_ae_filter_add_held_buffers (GST_AE_FILTER (trans), query);
+  return GST_BASE_TRANSFORM_CLASS (parent_class)->decide_allocation (trans,
+      query);
 }
 
 static gboolean

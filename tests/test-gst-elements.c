@@ -1484,6 +1484,34 @@ test_in_flight_latency (void)
   }
 }
 
+/* The pool proposed upstream allows one more buffer per held frame. */
+static void
+test_in_flight_allocation (void)
+{
+  g_autofree char *model = model_path ("light.safetensors");
+  GstVideoInfo info;
+  guint min[2];
+
+  video_info (&info, "GRAY8", 16, 16);
+  for (int fif = 1; fif <= 2; fif++) {
+    GstHarness *h = vulkan_harness ("aedenoise", model, &info, fif);
+    if (!h)
+      return;
+    gst_harness_push (h, timed_buffer (&info, 0));
+    g_autoptr (GstCaps) caps = gst_video_info_to_caps (&info);
+    GstQuery *q = gst_query_new_allocation (caps, TRUE);
+    g_assert_true (gst_pad_peer_query (h->srcpad, q));
+    g_assert_cmpuint (gst_query_get_n_allocation_pools (q), >=, 1);
+    gst_query_parse_nth_allocation_pool (q, 0, NULL, NULL, &min[fif - 1],
+        NULL);
+    gst_query_unref (q);
+    gst_harness_teardown (h);
+  }
+  g_test_message ("proposed min-buffers: %u with 1 frame in flight, %u with "
+      "2", min[0], min[1]);
+  g_assert_cmpuint (min[1], ==, min[0] + 1);
+}
+
 /* A flush drops the held frame; a caps change and EOS push it first. */
 static void
 test_in_flight_flush_caps (void)
@@ -1568,6 +1596,8 @@ main (int argc, char **argv)
   g_test_add_func ("/elements/in-flight-same-output",
       test_in_flight_same_output);
   g_test_add_func ("/elements/in-flight-latency", test_in_flight_latency);
+  g_test_add_func ("/elements/in-flight-allocation",
+      test_in_flight_allocation);
   g_test_add_func ("/elements/in-flight-flush-caps",
       test_in_flight_flush_caps);
 
