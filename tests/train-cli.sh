@@ -118,8 +118,11 @@ interrupt() {
   [ $rc -eq 130 ] || { echo "exit status $rc"; return 1; }
   [ ! -e "$tmp/i.safetensors" ] || { echo "model written"; return 1; }
   grep -q "ae-train --resume" "$tmp/log3" || return 1
-  "$train" --resume "$tmp/i.safetensors.ckpt" --steps 40 \
+  local at
+  at=$(sed -n 's/.*interrupted at step \([0-9]*\).*/\1/p' "$tmp/log3")
+  "$train" --resume "$tmp/i.safetensors.ckpt" --steps $((at + 20)) \
     >"$tmp/log4" 2>&1 || { cat "$tmp/log4"; return 1; }
+  grep -q "resuming at step $at" "$tmp/log4"
 }
 ok "Ctrl-C saves a checkpoint that resumes" interrupt
 

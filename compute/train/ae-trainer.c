@@ -342,6 +342,9 @@ consumed (AeTrainer *t, Worker *wk, int i)
   return i == t->vnode && t->backward ? wk->z : wk->act[i];
 }
 
+/* XORed into the seed of the latent noise ("latent" in ASCII) */
+#define LATENT_SEED G_GUINT64_CONSTANT (0x6c6174656e74)
+
 static void
 forward_sample (AeTrainer *t, Worker *wk, int s)
 {
@@ -364,8 +367,11 @@ forward_sample (AeTrainer *t, Worker *wk, int s)
     if (i == t->vnode && t->backward) {
       gsize sz = shape_size (t->shapes[i]);
       AeRng rng;
-      /* one stream per (step, sample): noise independent of the threads */
-      ae_rng_init (&rng, t->p.seed, (guint64) t->step * t->p.batch + s);
+      /* one stream per (step, sample): noise independent of the threads;
+       * the seed differs from the batch sampler's, whose streams are
+       * numbered the same way */
+      ae_rng_init (&rng, t->p.seed ^ LATENT_SEED,
+          (guint64) t->step * t->p.batch + s);
       run_conv (wk, &t->lv_node, ins[0], t->lv_packed, t->lv_thin, t->lv_b,
           wk->logvar, t->shapes[i]);
       for (gsize j = 0; j < sz; j++)
@@ -406,11 +412,10 @@ backward_sample (AeTrainer *t, Worker *wk, int s)
     if (i == t->vnode) {
       /* d/dz arrived in dy: reparameterise, then add the KL term */
       float kl_scale = t->p.kl_weight / ((double) sz * t->p.batch);
-      for (gsize j = 0; j < sz; j++) {
-        float sd = expf (0.5f * wk->logvar[j]);
-        float eps = (wk->z[j] - wk->act[i][j]) / sd;
-        wk->dlogvar[j] = dy[j] * eps * sd * 0.5f;
-      }
+      /* dz/dlogvar = sd·ε/2 = (z - mu)/2, with no division by an sd
+       * that may have underflowed to 0 */
+      for (gsize j = 0; j < sz; j++)
+        wk->dlogvar[j] = 0.5f * dy[j] * (wk->z[j] - wk->act[i][j]);
       wk->loss += kl_scale
           * ae_loss_kl (wk->act[i], wk->logvar, sz, kl_scale, dy, wk->dlogvar);
       ae_backward_conv (&t->lv_node, ins[0], wk->dlogvar, t->shapes[i],
