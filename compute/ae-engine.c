@@ -209,7 +209,11 @@ ae_engine_list_devices (GError **error)
   cpu->usable = cpu->auto_eligible = TRUE;
   g_ptr_array_add (a, cpu);
 #ifdef AE_HAVE_VULKAN
-  if (!ae_vk_list_devices (a, error)) {
+  g_autoptr (GError) vk_error = NULL;
+  /* a loader without a driver has no devices, as "auto" takes it */
+  if (!ae_vk_list_devices (a, &vk_error) && !g_error_matches (vk_error,
+          AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_NO_DEVICE)) {
+    g_propagate_error (error, g_steal_pointer (&vk_error));
     g_ptr_array_unref (a);
     return NULL;
   }

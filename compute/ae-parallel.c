@@ -3,6 +3,7 @@
 struct _AeParallel {
   int n_threads;
   GThread **threads;
+  GMutex run_lock;              /* one job at a time: callers queue here */
   GMutex lock;
   GCond work_cond;              /* workers wait for a new job */
   GCond done_cond;              /* caller waits for the job to finish */
@@ -66,6 +67,7 @@ ae_parallel_new (int n_threads)
   if (n_threads <= 0)
     n_threads = g_get_num_processors ();
   p->n_threads = CLAMP (n_threads, 1, AE_PARALLEL_MAX_THREADS);
+  g_mutex_init (&p->run_lock);
   g_mutex_init (&p->lock);
   g_cond_init (&p->work_cond);
   g_cond_init (&p->done_cond);
@@ -91,6 +93,7 @@ ae_parallel_free (AeParallel *p)
   for (int i = 1; i < p->n_threads; i++)
     g_thread_join (p->threads[i]);
   g_free (p->threads);
+  g_mutex_clear (&p->run_lock);
   g_mutex_clear (&p->lock);
   g_cond_clear (&p->work_cond);
   g_cond_clear (&p->done_cond);
@@ -114,6 +117,9 @@ ae_parallel_run (AeParallel *p, int n_tasks, AeParallelFunc func,
       func (data, t, 0);
     return;
   }
+  /* an engine, and with it its pool, may be shared between threads: the
+   * job's state below is the pool's, so a second caller waits its turn */
+  g_mutex_lock (&p->run_lock);
   g_mutex_lock (&p->lock);
   p->func = func;
   p->data = data;
@@ -130,4 +136,5 @@ ae_parallel_run (AeParallel *p, int n_tasks, AeParallelFunc func,
   while (p->busy > 0)
     g_cond_wait (&p->done_cond, &p->lock);
   g_mutex_unlock (&p->lock);
+  g_mutex_unlock (&p->run_lock);
 }

@@ -2,7 +2,8 @@
  *
  * Workers sleep on a condition variable between jobs (no spinning: Debian's
  * OpenBLAS threads and ours must not fight over the cores), and the calling
- * thread works too. Not reentrant: one job at a time per pool.
+ * thread works too. Any thread may run a job; jobs from several threads
+ * take turns. Not reentrant: a task must not run a job on its own pool.
  */
 #pragma once
 

@@ -491,10 +491,36 @@ test_no_device (void)
     /* any warning would fail the test: none is expected */
     g_autoptr (AeEngine) e = engine ("auto", FALSE);
     g_assert_cmpstr (ae_engine_get_backend_name (e), ==, "cpu");
+    /* and the device list is the CPU alone, not an error */
+    g_clear_error (&error);
+    g_autoptr (GPtrArray) list = ae_engine_list_devices (&error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (list->len, ==, 1);
     return;
   }
   g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
   g_test_trap_assert_passed ();
+}
+
+/* An engine with the validation layer, then one without: freeing the
+ * first still destroys its debug messenger (volk's global function pointer
+ * followed the second instance, which lacks the extension: NULL). */
+static void
+test_validation_engines (void)
+{
+  if (!need_device ())
+    return;
+  g_autofree char *was = g_strdup (g_getenv ("AE_VK_VALIDATION"));
+  g_setenv ("AE_VK_VALIDATION", "1", TRUE);
+  AeEngine *a = engine ("vulkan", FALSE);
+  g_setenv ("AE_VK_VALIDATION", "0", TRUE);
+  AeEngine *b = engine ("vulkan", FALSE);
+  ae_engine_free (a);
+  ae_engine_free (b);
+  if (was)
+    g_setenv ("AE_VK_VALIDATION", was, TRUE);
+  else
+    g_unsetenv ("AE_VK_VALIDATION");
 }
 
 static void
@@ -595,6 +621,37 @@ test_out_of_memory (void)
   g_test_trap_assert_passed ();
 }
 
+/* A frame whose buffer exceeds the device's storage-buffer limit runs its
+ * plan on the CPU; the engine keeps the device for other plans (it once
+ * took the failed allocation at the first frame for a lost device). */
+static void
+test_frame_too_large (void)
+{
+  if (!need_device ())
+    return;
+  if (g_test_subprocess ()) {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (AeEngine) e = engine ("vulkan", FALSE);
+    g_autoptr (AeModel) m = fixture_model ("identity");
+    /* 2^15 x 2^15 pixels, 4 GiB at 4 bytes a pixel: over lavapipe's
+     * 128 MB and the 4 GiB that GPUs allow at most */
+    AePlanParams big = { .width = 1 << 15, .height = 1 << 15 };
+    g_test_expect_message ("ae-compute", G_LOG_LEVEL_WARNING,
+        "*exceeds the device's limit*on the CPU*");
+    g_autoptr (AePlan) p = ae_plan_new (e, m, &big, &error);
+    g_assert_no_error (error);
+    g_test_assert_expected_messages ();
+    g_assert_false (ae_plan_is_on_device (p));
+    AePlanParams small = { .width = 64, .height = 64 };
+    g_autoptr (AePlan) q = ae_plan_new (e, m, &small, &error);
+    g_assert_no_error (error);
+    g_assert_true (ae_plan_is_on_device (q));
+    return;
+  }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed ();
+}
+
 /* The pipeline cache is written under the XDG cache dir and read back. */
 static void
 test_pipeline_cache (void)
@@ -682,11 +739,13 @@ main (int argc, char **argv)
   g_test_add_func ("/vulkan/tiled", test_tiled);
   g_test_add_func ("/vulkan/in-flight", test_in_flight);
   g_test_add_func ("/vulkan/devices", test_devices);
+  g_test_add_func ("/vulkan/validation-engines", test_validation_engines);
   g_test_add_func ("/vulkan/fallback/no-device", test_no_device);
   g_test_add_func ("/vulkan/fallback/self-check-fp16", test_self_check_fp16);
   g_test_add_func ("/vulkan/fallback/self-check", test_self_check_fails);
   g_test_add_func ("/vulkan/fallback/device-lost", test_device_lost);
   g_test_add_func ("/vulkan/fallback/out-of-memory", test_out_of_memory);
+  g_test_add_func ("/vulkan/fallback/frame-too-large", test_frame_too_large);
   g_test_add_func ("/vulkan/pipeline-cache", test_pipeline_cache);
   return g_test_run ();
 }

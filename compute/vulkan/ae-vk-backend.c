@@ -34,6 +34,7 @@ typedef enum {
 typedef enum {
   KIND_FRAME,
   KIND_TENSOR,
+  N_KINDS
 } Kind;
 
 typedef struct {
@@ -56,7 +57,7 @@ typedef struct {
 
 typedef struct {
   AeVkBuffer *acts;
-  IoBuffer in[2], out[2];       /* by Kind, made on first use */
+  IoBuffer in[N_KINDS], out[N_KINDS];   /* made on first use */
   VkDescriptorSet *sets;        /* per dispatch, then the 4 conversions */
   VkCommandBuffer cb;
   VkFence fence;
@@ -107,12 +108,16 @@ vk_plan_free (AeBackendPlan *bp)
   if (!bp)
     return;
   AeVkDevice *d = bp->d;
-  d->vk.vkDeviceWaitIdle (d->device);
+  /* this plan's own work only: vkDeviceWaitIdle would need every queue
+   * locked against other plans' submits, and waits for their work too */
+  for (int s = 0; s < MAX_SLOTS; s++)
+    if (bp->slots[s].busy)
+      ae_vk_wait (d, bp->slots[s].fence, NULL);
   for (int s = 0; s < MAX_SLOTS; s++) {
     Slot *sl = &bp->slots[s];
     for (guint i = 0; sl->acts && i < bp->buffer_sizes->len; i++)
       ae_vk_buffer_clear (d, &sl->acts[i]);
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < N_KINDS; k++) {
       free_io (d, &sl->in[k]);
       free_io (d, &sl->out[k]);
     }
@@ -362,6 +367,29 @@ error:
   return FALSE;
 }
 
+static void io_sizes (const AeBackendPlan *bp, Kind kind, gsize *in,
+    gsize *out);
+
+/* The whole frame's input and output buffers (not tiled) fit in one
+ * storage buffer: else this plan runs on the CPU, found now rather than at
+ * the first frame, where it would be taken for a failed device. */
+static gboolean
+io_fits (const AeBackendPlan *bp, GError **error)
+{
+  gsize limit = bp->d->props.limits.maxStorageBufferRange, in, out, most = 0;
+
+  for (Kind k = 0; k < N_KINDS; k++) {
+    io_sizes (bp, k, &in, &out);
+    most = MAX (most, MAX (in, out));
+  }
+  if (most <= limit)
+    return TRUE;
+  g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_NO_MEMORY,
+      "its %" G_GSIZE_FORMAT " MB frame buffer exceeds the device's limit "
+      "of %" G_GSIZE_FORMAT " MB", most >> 20, limit >> 20);
+  return FALSE;
+}
+
 static AeBackendPlan *
 vk_plan_new_on (gpointer device, AeModel *m, const AeBackendPlanInfo *info,
     GError **error)
@@ -387,7 +415,7 @@ vk_plan_new_on (gpointer device, AeModel *m, const AeBackendPlanInfo *info,
   /* a start stamp, then per tile: after the input conversion, after each
    * node, after the output conversion */
   bp->n_queries = 1 + bp->n_tiles * (bp->n_nodes + 1);
-  if (!ae_graph_infer_shapes (bp->graph, info->max_w, info->max_h,
+  if (!io_fits (bp, error) || !ae_graph_infer_shapes (bp->graph, info->max_w, info->max_h,
           bp->shapes, error))
     goto error;
   bp->buffer_sizes = ae_backend_assign_buffers (bp->graph, bp->shapes,

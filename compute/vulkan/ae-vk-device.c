@@ -167,7 +167,12 @@ create_instance (AeVkDevice *d, GError **error)
       .pfnUserCallback = on_debug_message,
       .pUserData = d,
     };
-    r = vkCreateDebugUtilsMessengerEXT (inst, &mi, NULL, &d->messenger);
+    PFN_vkCreateDebugUtilsMessengerEXT create = (PFN_vkCreateDebugUtilsMessengerEXT)
+        vkGetInstanceProcAddr (inst, "vkCreateDebugUtilsMessengerEXT");
+    d->destroy_messenger = (PFN_vkDestroyDebugUtilsMessengerEXT)
+        vkGetInstanceProcAddr (inst, "vkDestroyDebugUtilsMessengerEXT");
+    r = create && d->destroy_messenger ? create (inst, &mi, NULL,
+        &d->messenger) : VK_ERROR_EXTENSION_NOT_PRESENT;
     if (!ae_vk_result (r, "vkCreateDebugUtilsMessengerEXT", error)) {
       vkDestroyInstance (inst, NULL);
       return VK_NULL_HANDLE;
@@ -545,7 +550,7 @@ ae_vk_device_free (AeVkDevice *d)
     d->vk.vkDestroyDevice (d->device, NULL);
   }
   if (d->messenger)
-    vkDestroyDebugUtilsMessengerEXT (d->instance, d->messenger, NULL);
+    d->destroy_messenger (d->instance, d->messenger, NULL);
   if (d->instance)
     vkDestroyInstance (d->instance, NULL);
   g_hash_table_unref (d->pipelines);

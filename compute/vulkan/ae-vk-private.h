@@ -59,6 +59,9 @@ typedef struct _AeVkDevice AeVkDevice;
 struct _AeVkDevice {
   VkInstance instance;
   VkDebugUtilsMessengerEXT messenger;
+  /* this instance's own: volk's globals follow the last instance loaded,
+   * which may not have the extension */
+  PFN_vkDestroyDebugUtilsMessengerEXT destroy_messenger;
   VkPhysicalDevice phys;
   VkDevice device;
   struct VolkDeviceTable vk;
