@@ -69,6 +69,22 @@ expect_fail "gap.csv:3: frame 2 where frame 1 was expected" \
 printf 'frame,label\n0 normal\n' > "$tmp/bad.csv"
 expect_fail 'bad.csv:2: expected "frame,label"' \
   "$models/anomaly.safetensors" "$tmp/clip.avi" --labels "$tmp/bad.csv"
+expect_usage() {                # message, then the eval arguments
+  rc=0
+  "$ae_model" eval "$@" > "$tmp/err.txt" 2>&1 || rc=$?
+  [ $rc -eq 2 ] || fail "eval $*: exit status $rc, not 2 (usage)"
+  grep -q -- "$msg" "$tmp/err.txt" || { cat "$tmp/err.txt"; fail "no '$msg'"; }
+}
+msg="are for image folders"
+expect_usage "$models/anomaly.safetensors" "$tmp/clip.avi" \
+  --labels "$tmp/labels.csv" --max-images 3
+expect_usage "$models/anomaly.safetensors" "$tmp/clip.avi" \
+  --labels "$tmp/labels.csv" --sigma 5
+# a labels file saved with a byte-order mark (spreadsheets do) reads the same
+printf '\357\273\277' | cat - "$tmp/labels.csv" > "$tmp/bom.csv"
+"$ae_model" eval "$models/anomaly.safetensors" "$tmp/clip.avi" \
+  --labels "$tmp/bom.csv" --threads 1 > "$tmp/bom.txt" || fail "BOM labels"
+grep -q '12 frames, 9 normal, 1 events' "$tmp/bom.txt" || fail "BOM counts"
 expect_fail "no-labels.csv" "$models/anomaly.safetensors" "$tmp/clip.avi" \
   --labels "$tmp/no-labels.csv"
 expect_fail "clip-missing.avi" "$models/anomaly.safetensors" \

@@ -50,6 +50,13 @@ grep -q '"sigma" : 50' "$tmp/a.json" || fail "default sigmas missing"
 "$ae_model" eval "$models/espcn2.safetensors" "$tmp/images" > "$tmp/sr.txt"
 cat "$tmp/sr.txt"
 grep -q '^bicubic' "$tmp/sr.txt" && grep -q '^model' "$tmp/sr.txt" || fail "superres table"
+# its JSON keeps the model's path beside the two scores
+"$ae_model" eval "$models/espcn2.safetensors" "$tmp/images" --json > "$tmp/sr.json"
+python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["model"].endswith("espcn2.safetensors"), d["model"]
+assert set(d["results"]) == {"bicubic", "model"}, d["results"]' "$tmp/sr.json" \
+  || fail "superres json"
 "$ae_model" eval "$models/rgb.safetensors" "$tmp/images" --sigma 10 --json > "$tmp/rgb.json"
 grep -q '"color" : "rgb"' "$tmp/rgb.json" || fail "rgb json"
 

@@ -1,6 +1,7 @@
 #!/bin/sh
 # ae-model run end to end: a generated PNG through the sample denoiser and a
-# superres fixture; the outputs must decode with the expected sizes.
+# superres fixture; the outputs must decode with the expected sizes; a
+# failed encode leaves no empty file; compare of tiny frames.
 set -eu
 ae_model=$1
 src=$2
@@ -22,4 +23,23 @@ if "$ae_model" run "$src/tests/data/broken/cycle.safetensors" "$tmp/in.png" "$tm
   echo "broken model accepted"; exit 1
 fi
 grep -q cycle "$tmp/err"
+
+# an encoder that fails late (vp8enc refuses frames under 16x16) leaves no
+# empty file behind
+gst-launch-1.0 -q videotestsrc num-buffers=1 ! video/x-raw,width=8,height=8 \
+  ! pngenc ! filesink location="$tmp/tiny.png"
+if gst-inspect-1.0 vp8enc >/dev/null 2>&1; then
+  if "$ae_model" run "$src/models/sample-denoise-luma.safetensors" \
+    "$tmp/tiny.png" "$tmp/tiny.webm" 2>"$tmp/err"; then
+    echo "8x8 webm succeeded"; exit 1
+  fi
+  [ ! -e "$tmp/tiny.webm" ] || { echo "empty tiny.webm left"; exit 1; }
+fi
+
+# compare: frames smaller than SSIM's window have a PSNR, SSIM null
+"$ae_model" compare "$tmp/tiny.png" "$tmp/tiny.png" --json >"$tmp/c.json"
+python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["ssim"] is None and d["psnr"] == 999, d' "$tmp/c.json" \
+  || { echo "compare of 8x8 frames: $(cat "$tmp/c.json")"; exit 1; }
 echo ok

@@ -41,7 +41,10 @@ read_labels (const char *path, GPtrArray *labels, GError **error)
   if (!g_file_get_contents (path, &text, NULL, error))
     return FALSE;
 
-  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  /* a spreadsheet's UTF-8 byte-order mark */
+  const char *start = g_str_has_prefix (text, "\xEF\xBB\xBF") ? text + 3 :
+      text;
+  g_auto (GStrv) lines = g_strsplit (start, "\n", -1);
   for (int i = 0; lines[i]; i++) {
     char *line = g_strstrip (lines[i]);
     if (!*line || *line == '#' || g_str_equal (line, "frame,label"))
@@ -141,10 +144,10 @@ roc_auc (const FrameScore *fs, GPtrArray *labels)
 /* Scores every frame of @clip into @scores (FrameScore). */
 static gboolean
 score_clip (AeModel *model, const AeAnomalyCalibration *cal,
-    const char *clip, const char *device, GArray *scores, char **backend,
-    GError **error)
+    const char *clip, const char *device, int threads, GArray *scores,
+    char **backend, GError **error)
 {
-  AeEngineParams ep = {.device = device };
+  AeEngineParams ep = {.device = device,.threads = threads };
   g_autoptr (AeEngine) engine = ae_engine_new (&ep, error);
   if (!engine)
     return FALSE;
@@ -355,7 +358,7 @@ print_tables (AeModel *model, const char *clip, const char *backend,
 
 int
 ae_eval_anomaly (AeModel *model, const char *clip, const char *labels,
-    const char *device, gboolean json)
+    const char *device, int threads, gboolean json)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (GPtrArray) lab = g_ptr_array_new_with_free_func (g_free);
@@ -376,7 +379,8 @@ ae_eval_anomaly (AeModel *model, const char *clip, const char *labels,
     return AE_EXIT_FAILURE;
   }
   if (!read_labels (labels, lab, &error)
-      || !score_clip (model, &cal, clip, device, scores, &backend, &error)) {
+      || !score_clip (model, &cal, clip, device, threads, scores, &backend,
+              &error)) {
     ae_tool_error ("%s", error->message);
     return AE_EXIT_FAILURE;
   }

@@ -24,10 +24,10 @@
 G_BEGIN_DECLS
 
 /* Evaluates @model on @clip with @labels on @device ("auto", "cpu", ...;
- * NULL = auto). Returns the process exit status (tools/ae-tool.h): 0 when
+ * NULL = auto) with @threads CPU threads (0 = one per core). Returns the process exit status (tools/ae-tool.h): 0 when
  * the evaluation ran (whatever the figures), 1 when it failed (message
  * printed to stderr). Needs gst_init(). */
 int ae_eval_anomaly (AeModel *model, const char *clip, const char *labels,
-    const char *device, gboolean json);
+    const char *device, int threads, gboolean json);
 
 G_END_DECLS

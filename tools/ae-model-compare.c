@@ -168,16 +168,23 @@ ae_cmd_compare (int argc, char **argv)
     goto out;
   }
 
-  double psnr = ae_psnr_from_mse (sum_mse / n, 1.0);
-  if (json)
-    printf ("{\"frames\": %" G_GUINT64_FORMAT ", \"channels\": \"%s\", "
-        "\"psnr\": %.4f, \"min_psnr\": %.4f, \"ssim\": %.6f}\n", n,
-        rgb ? "rgb" : "luma", isinf (psnr) ? 999.0 : psnr,
-        isinf (min_psnr) ? 999.0 : min_psnr, sum_ssim / n);
-  else
-    printf ("%" G_GUINT64_FORMAT " frames, %s: PSNR %.3f dB (worst frame "
-        "%.3f), SSIM %.5f\n", n, rgb ? "R'G'B'" : "Y'", psnr, min_psnr,
-        sum_ssim / n);
+  {
+    double psnr = ae_psnr_from_mse (sum_mse / n, 1.0);
+    /* frames smaller than SSIM's window after --crop have a PSNR only */
+    double ssim = sum_ssim / n;
+    g_autofree char *ssim_text = isnan (ssim) ? g_strdup (json ? "null" :
+        "- (frames smaller than its 11x11 window)") :
+        g_strdup_printf (json ? "%.6f" : "%.5f", ssim);
+    if (json)
+      printf ("{\"frames\": %" G_GUINT64_FORMAT ", \"channels\": \"%s\", "
+          "\"psnr\": %.4f, \"min_psnr\": %.4f, \"ssim\": %s}\n", n,
+          rgb ? "rgb" : "luma", isinf (psnr) ? 999.0 : psnr,
+          isinf (min_psnr) ? 999.0 : min_psnr, ssim_text);
+    else
+      printf ("%" G_GUINT64_FORMAT " frames, %s: PSNR %.3f dB (worst frame "
+          "%.3f), SSIM %s\n", n, rgb ? "R'G'B'" : "Y'", psnr, min_psnr,
+          ssim_text);
+  }
   ret = AE_EXIT_OK;
 
 out:

@@ -356,8 +356,12 @@ eval_images (Eval *e, const char *model_path, const char *data,
       json_builder_add_int_value (b, e->scale);
       json_builder_set_member_name (b, "crop");
       json_builder_add_int_value (b, e->scale);
+      /* beside the top level's "model", the path */
+      json_builder_set_member_name (b, "results");
+      json_builder_begin_object (b);
       add_score_json (b, "bicubic", bicubic);
       add_score_json (b, "model", model);
+      json_builder_end_object (b);
     } else {
       printf ("scale:   %d, bicubic-downscaled inputs, %d-pixel border "
           "cropped\n\n", e->scale, e->scale);
@@ -444,8 +448,14 @@ ae_cmd_eval (int argc, char **argv)
       g_printerr ("%s: %s is an anomaly model: give the clip's labels with "
           "--labels FILE\n", g_get_prgname (), argv[1]);
       status = AE_EXIT_USAGE;
+    } else if (e.max_images > 0 || sigma_args) {
+      g_printerr ("%s: --max-images and --sigma are for image folders; an "
+          "anomaly model is evaluated on the whole labelled clip\n",
+          g_get_prgname ());
+      status = AE_EXIT_USAGE;
     } else {
-      status = ae_eval_anomaly (e.model, argv[2], labels, device, json);
+      status = ae_eval_anomaly (e.model, argv[2], labels, device, e.threads,
+          json);
     }
   } else if (labels) {
     g_printerr ("%s: --labels is for anomaly models; %s is a %s model\n",

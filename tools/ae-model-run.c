@@ -347,8 +347,11 @@ error:
   ae_tool_error ("%s", error->message);
   if (r->writer && ae_media_writer_is_open (r->writer)) {
     g_clear_pointer (&r->writer, ae_media_writer_free);
-    /* nothing or a header only: do not leave an unplayable file */
-    if (r->n_frames == 0)
+    /* nothing or a header only: do not leave an unplayable file (frames
+     * pushed may never have reached it: encoders fail late) */
+    GStatBuf st;
+    if (r->n_frames == 0 || (g_stat (r->output, &st) == 0
+            && st.st_size == 0))
       g_unlink (r->output);
     else
       ae_tool_error ("%s is incomplete", r->output);

@@ -159,7 +159,8 @@ main (int argc, char **argv)
     }
   }
 #ifndef AE_HAVE_GST
-  if (g_str_equal (argv[1], "run") || g_str_equal (argv[1], "eval")) {
+  if (g_str_equal (argv[1], "run") || g_str_equal (argv[1], "eval")
+      || g_str_equal (argv[1], "compare")) {
     g_printerr ("ae-model: this build has no GStreamer, which '%s' needs "
         "to read media (configure with -Dgst=enabled)\n", argv[1]);
     return AE_EXIT_FAILURE;
