@@ -150,9 +150,11 @@ struct _GstAeAnomaly
   gboolean in_event;
   gboolean candidate;           /* above the threshold, not yet an event */
   GstAeAnomalyEvent event;
-  GstClockTime below_since;     /* frame time the score fell below release */
-  GstClockTime below_pts;
-  guint frames_before_below;    /* event frames before below_pts */
+  /* the run of frames below the release level in an event, if any: its
+   * first frame's time (for min-duration), PTS and running time */
+  gboolean below_run;
+  GstClockTime below_since, below_pts, below_running;
+  guint frames_before_below;    /* event frames before that run */
   GstClockTime last_pts, last_end;
 };
 
@@ -400,8 +402,7 @@ gst_ae_anomaly_reset (GstAeAnomaly * self)
   memset (&self->region, 0, sizeof self->region);
   if (self->map)
     memset (self->map, 0, sizeof (gfloat) * self->map_w * self->map_h);
-  self->in_event = self->candidate = FALSE;
-  self->below_since = self->below_pts = GST_CLOCK_TIME_NONE;
+  self->in_event = self->candidate = self->below_run = FALSE;
   self->last_pts = self->last_end = GST_CLOCK_TIME_NONE;
 }
 
@@ -558,7 +559,8 @@ gst_ae_anomaly_post (GstAeAnomaly * self, GstStructure * s)
 }
 
 /* Ends the event in progress: message and events file. @end_pts is the
- * first frame after it (or the end of the last one). */
+ * first frame after it (or the end of the last one); when frames below the
+ * release level were waiting out min-duration, the first of them. */
 static void
 gst_ae_anomaly_end_event (GstAeAnomaly * self, GstClockTime end_pts,
     const gchar * reason)
@@ -570,9 +572,22 @@ gst_ae_anomaly_end_event (GstAeAnomaly * self, GstClockTime end_pts,
 
   if (!self->in_event)
     return;
-  if (GST_CLOCK_TIME_IS_VALID (end_pts) && seg->format == GST_FORMAT_TIME)
+  if (self->below_run) {
+    /* the event is the frames before the first one below */
+    ev->frames = self->frames_before_below;
+    if (GST_CLOCK_TIME_IS_VALID (self->below_pts))
+      end_pts = self->below_pts;
+    end_running = self->below_running;
+  } else if (GST_CLOCK_TIME_IS_VALID (end_pts)
+      && seg->format == GST_FORMAT_TIME) {
     end_running = gst_segment_to_running_time (seg, GST_FORMAT_TIME, end_pts);
-  if (GST_CLOCK_TIME_IS_VALID (end_pts)
+  }
+  /* in running time, which rises through new segments and reverse play */
+  if (GST_CLOCK_TIME_IS_VALID (end_running)
+      && GST_CLOCK_TIME_IS_VALID (ev->start_running)
+      && end_running >= ev->start_running)
+    duration = end_running - ev->start_running;
+  else if (GST_CLOCK_TIME_IS_VALID (end_pts)
       && GST_CLOCK_TIME_IS_VALID (ev->start_pts) && end_pts >= ev->start_pts)
     duration = end_pts - ev->start_pts;
   GST_INFO_OBJECT (self, "event ends (%s) at %" GST_TIME_FORMAT ", peak %g",
@@ -582,22 +597,30 @@ gst_ae_anomaly_end_event (GstAeAnomaly * self, GstClockTime end_pts,
       ev->peak, &ev->peak_box, ev->peak_feature, ev->peak_below);
   gst_structure_set (s, "duration", GST_TYPE_CLOCK_TIME, duration,
       "reason", G_TYPE_STRING, reason, NULL);
+  if (self->below_run)
+    gst_structure_set (s, "running-time", GST_TYPE_CLOCK_TIME, end_running,
+        NULL);
   gst_ae_anomaly_post (self, s);
   gst_ae_anomaly_write_event (self, end_pts, end_running, reason);
-  self->in_event = FALSE;
-  self->candidate = FALSE;
-  self->below_since = self->below_pts = GST_CLOCK_TIME_NONE;
+  self->in_event = self->candidate = self->below_run = FALSE;
 }
 
-/* Time of a frame for min-duration: its timestamp, else its index at the
- * negotiated frame rate, else NONE (then min-duration is met at once). */
+/* Time of a frame for min-duration: its running time (which, unlike the
+ * PTS, keeps rising through new segments, loops and reverse playback),
+ * else its index at the negotiated frame rate, else NONE (then
+ * min-duration is met at once). */
 static GstClockTime
 gst_ae_anomaly_frame_time (GstAeAnomaly * self, GstBuffer * buf)
 {
   const GstVideoInfo *info = &GST_VIDEO_FILTER (self)->in_info;
+  GstSegment *seg = &GST_BASE_TRANSFORM (self)->segment;
 
-  if (GST_BUFFER_PTS_IS_VALID (buf))
-    return GST_BUFFER_PTS (buf);
+  if (GST_BUFFER_PTS_IS_VALID (buf) && seg->format == GST_FORMAT_TIME) {
+    GstClockTime t = gst_segment_to_running_time (seg, GST_FORMAT_TIME,
+        GST_BUFFER_PTS (buf));
+    if (GST_CLOCK_TIME_IS_VALID (t))
+      return t;
+  }
   if (info->fps_n > 0)
     return gst_util_uint64_scale (self->n_frames, info->fps_d * GST_SECOND,
         info->fps_n);
@@ -664,7 +687,7 @@ gst_ae_anomaly_update (GstAeAnomaly * self, GstBuffer * buf)
     if (!gst_ae_anomaly_lasted (ev->start_time, now, min_duration))
       return;
     self->in_event = TRUE;
-    self->below_since = self->below_pts = GST_CLOCK_TIME_NONE;
+    self->below_run = FALSE;
     GST_INFO_OBJECT (self, "event starts at %" GST_TIME_FORMAT ", score %g "
         "(%s %s)", GST_TIME_ARGS (ev->start_pts), self->score,
         ae_anomaly_feature_name (self->feature),
@@ -681,22 +704,22 @@ gst_ae_anomaly_update (GstAeAnomaly * self, GstBuffer * buf)
   }
 
   if (self->score >= release) {
-    self->below_since = self->below_pts = GST_CLOCK_TIME_NONE;
+    self->below_run = FALSE;
     return;
   }
-  if (self->below_pts == GST_CLOCK_TIME_NONE
-      && self->below_since == GST_CLOCK_TIME_NONE) {
+  if (!self->below_run) {
+    self->below_run = TRUE;
     self->below_since = now;
     self->below_pts = pts;
+    self->below_running = GST_CLOCK_TIME_IS_VALID (pts)
+        && seg->format == GST_FORMAT_TIME ?
+        gst_segment_to_running_time (seg, GST_FORMAT_TIME, pts) :
+        GST_CLOCK_TIME_NONE;
     self->frames_before_below = ev->frames - 1;
-    /* a frame without any time: below_since stays NONE, ends at once */
   }
-  if (gst_ae_anomaly_lasted (self->below_since, now, min_duration)) {
-    /* the event is the frames before the first one below */
-    ev->frames = self->frames_before_below;
-    gst_ae_anomaly_end_event (self, GST_CLOCK_TIME_IS_VALID (self->below_pts)
-        ? self->below_pts : pts, "score");
-  }
+  /* a frame without any time (below_since NONE) ends it at once */
+  if (gst_ae_anomaly_lasted (self->below_since, now, min_duration))
+    gst_ae_anomaly_end_event (self, pts, "score");
 }
 
 static void

@@ -38,7 +38,7 @@ typedef struct _GstAeAnomalyMeta GstAeAnomalyMeta;
  * @anomalous: TRUE while an event is in progress (after `min-duration` and
  *   `hysteresis`), which this frame is part of
  * @feature: what drove @score ("mse", "worst", "detail", "brightness",
- *   "contrast"; a static string)
+ *   "contrast", "changed", "colour"; a static string)
  * @below: TRUE if that feature was below its normal range (a defocused,
  *   covered or darkened camera) rather than above it
  * @x: left of the region of the anomaly, in pixels of the frame: the worst

@@ -468,6 +468,97 @@ test_min_duration (void)
   gst_harness_teardown (h);
 }
 
+/* Frame @t of the scene (@what as frame_buffer) at timestamp @pts. */
+static GstBuffer *
+frame_at (const GstVideoInfo * info, int t, int what, GstClockTime pts)
+{
+  GstBuffer *b = frame_buffer (info, t, what);
+  GST_BUFFER_PTS (b) = pts;
+  return b;
+}
+
+/* min-duration counts in running time: an anomaly that goes on across a
+ * new segment whose timestamps start again at 0 (concatenated recordings)
+ * becomes an event, dated in running time from its first frame. */
+static void
+test_new_segment (void)
+{
+  GstVideoInfo info;
+  video_info (&info, "GRAY8", W, H);
+  GstHarness *h = harness_new (&info, "min-duration",
+      (guint64) (3 * FRAME_DURATION), NULL);
+  GstBus *bus = attach_bus (h);
+  int flagged = 0;
+
+  /* frames 6 and 7 anomalous, then 6 more after the new segment */
+  for (int t = 0; t < 8; t++) {
+    GstBuffer *out = push (h, frame_buffer (&info, t, t >= 6), FALSE);
+    flagged += gst_buffer_get_ae_anomaly_meta (out)->anomalous;
+    gst_buffer_unref (out);
+  }
+  GstSegment seg;
+  gst_segment_init (&seg, GST_FORMAT_TIME);
+  seg.base = 8 * FRAME_DURATION;
+  g_assert_true (gst_harness_push_event (h, gst_event_new_segment (&seg)));
+  for (int t = 0; t < 6; t++) {
+    GstBuffer *out = push (h, frame_at (&info, 20 + t, 1, t * FRAME_DURATION),
+        FALSE);
+    flagged += gst_buffer_get_ae_anomaly_meta (out)->anomalous;
+    gst_buffer_unref (out);
+  }
+  /* frames 6..8 in running time wait out min-duration; 9..13 flagged */
+  g_assert_cmpint (flagged, ==, 5);
+  GList *msgs = pop_messages (bus);
+  g_assert_cmpuint (g_list_length (msgs), ==, 1);
+  g_assert_cmpstr (msg_type (msgs->data), ==, "start");
+  g_assert_cmpuint (msg_time (msgs->data, "running-time"), ==,
+      6 * FRAME_DURATION);
+  g_list_free_full (msgs, (GDestroyNotify) gst_message_unref);
+  detach_bus (h, bus);
+  gst_harness_teardown (h);
+}
+
+/* An event that EOS ends while its score is already below the release
+ * level (waiting out min-duration) ends at its first frame below: its
+ * message and events-file line do not count the frames after it. */
+static void
+test_eos_while_below (void)
+{
+  g_autofree char *path = g_build_filename (tmp_dir, "eos-below.jsonl",
+      NULL);
+  g_unlink (path);
+  GstVideoInfo info;
+  video_info (&info, "GRAY8", W, H);
+  GstHarness *h = harness_new (&info, "min-duration",
+      (guint64) (3 * FRAME_DURATION), "events-location", path, NULL);
+  GstBus *bus = attach_bus (h);
+
+  /* frames 2..6 anomalous, 7..9 below, then EOS before 10 */
+  for (int t = 0; t < 10; t++)
+    gst_buffer_unref (push (h, frame_buffer (&info, t, t >= 2 && t <= 6),
+            FALSE));
+  g_assert_true (gst_harness_push_event (h, gst_event_new_eos ()));
+  GList *msgs = pop_messages (bus);
+  g_assert_cmpuint (g_list_length (msgs), ==, 2);
+  GstMessage *end = msgs->next->data;
+  g_assert_cmpstr (msg_type (end), ==, "end");
+  g_assert_cmpuint (msg_time (end, "timestamp"), ==, 7 * FRAME_DURATION);
+  g_assert_cmpuint (msg_time (end, "running-time"), ==, 7 * FRAME_DURATION);
+  g_assert_cmpuint (msg_time (end, "duration"), ==, 5 * FRAME_DURATION);
+  g_list_free_full (msgs, (GDestroyNotify) gst_message_unref);
+  detach_bus (h, bus);
+  gst_harness_teardown (h);
+
+  g_autofree char *text = NULL;
+  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+  g_autoptr (JsonNode) line = json_from_string (text, NULL);
+  g_assert_nonnull (line);
+  JsonObject *o = json_node_get_object (line);
+  g_assert_cmpint (json_object_get_int_member (o, "frames"), ==, 5);
+  g_assert_cmpfloat (json_object_get_double_member (o, "end"), ==, 0.7);
+  g_assert_cmpstr (json_object_get_string_member (o, "reason"), ==, "eos");
+}
+
 /* Score of frame @what through a fresh element. */
 static double
 score_of (int what)
@@ -1024,6 +1115,8 @@ main (int argc, char **argv)
   g_test_add_func ("/aeanomaly/pasted-patch", test_pasted_patch);
   g_test_add_func ("/aeanomaly/tamper", test_tamper);
   g_test_add_func ("/aeanomaly/min-duration", test_min_duration);
+  g_test_add_func ("/aeanomaly/new-segment", test_new_segment);
+  g_test_add_func ("/aeanomaly/eos-while-below", test_eos_while_below);
   g_test_add_func ("/aeanomaly/hysteresis", test_hysteresis);
   g_test_add_func ("/aeanomaly/interval", test_interval);
   g_test_add_func ("/aeanomaly/overlay", test_overlay);
