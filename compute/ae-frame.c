@@ -279,8 +279,9 @@ output_rgb (const float *src, gsize pitch, int x0, int y0, int x, int y,
     float rgb[3])
 {
   const float *v = src + (gsize) (y - y0) * pitch + (gsize) (x - x0) * 3;
+  /* NaN (a diverged network) is 0, as on RGB frames: CLAMP keeps it */
   for (int c = 0; c < 3; c++)
-    rgb[c] = CLAMP (v[c], 0.0f, 1.0f);
+    rgb[c] = !(v[c] > 0.0f) ? 0.0f : MIN (v[c], 1.0f);
 }
 
 static inline guint8

@@ -360,18 +360,25 @@ infer_static (AeGraph *g, const char *what, double *radius, GError **error)
         }
         nd->channels = cin / f2;
         num *= nd->p.resample.factor;
+        /* a fine pixel needs its whole coarse pixel */
+        r += q_in - q_in / nd->p.resample.factor;
         break;
       }
       case AE_OP_PIXEL_UNSHUFFLE:
         nd->channels = cin * nd->p.resample.factor * nd->p.resample.factor;
         den *= nd->p.resample.factor;
         break;
-      case AE_OP_UPSAMPLE:
+      case AE_OP_UPSAMPLE:{
+        /* nearest: a fine pixel needs its whole coarse pixel, up to
+         * q_in - q_out beyond it; bilinear reaches the next coarse pixel
+         * centre, up to (1.5 - 0.5 / factor) coarse pixels beyond it */
+        double q_out = q_in / nd->p.resample.factor;
         nd->channels = cin;
         num *= nd->p.resample.factor;
-        if (nd->p.resample.mode == AE_UPSAMPLE_BILINEAR)
-          r += q_in;
+        r += nd->p.resample.mode == AE_UPSAMPLE_BILINEAR ?
+            q_in + (q_in - q_out) / 2 : q_in - q_out;
         break;
+      }
       case AE_OP_MAX_POOL2D:
       case AE_OP_AVG_POOL2D:{
         AePoolParams *p = &nd->p.pool;

@@ -12,6 +12,29 @@ layout(constant_id = 1) const int F = 2;
 layout(std430, binding = 0) readonly buffer In { ELEM x[]; };
 layout(std430, binding = 3) writeonly buffer Out { ELEM y[]; };
 
+/* Bilinear source of destination @d: index @i0 and the next one's weight
+ * @w, clamped to 0 .. @n - 1 */
+void
+bilinear_source (int d, int n, out int i0, out float w)
+{
+  int q = d / F;
+  float t = (float (d % F) + 0.5) / float (F) - 0.5;
+  if (t < 0.0) {
+    q--;
+    t += 1.0;
+  }
+  if (q < 0) {
+    q = 0;
+    t = 0.0;
+  }
+  if (q > n - 1) {
+    q = n - 1;
+    t = 0.0;
+  }
+  i0 = q;
+  w = t;
+}
+
 void
 main ()
 {
@@ -33,11 +56,13 @@ main ()
   } else if (OP == 2) {
     y[i] = x[((oy / F) * in_w + ox / F) * ic + c];
   } else {
-    float fy = max ((float (oy) + 0.5) / float (F) - 0.5, 0.0);
-    float fx = max ((float (ox) + 0.5) / float (F) - 0.5, 0.0);
-    int y0 = min (int (fy), in_h - 1), y1 = min (y0 + 1, in_h - 1);
-    int x0 = min (int (fx), in_w - 1), x1 = min (x0 + 1, in_w - 1);
-    float ay = fy - float (y0), ax = fx - float (x0);
+    /* source (d + 0.5) / F - 0.5, its weight from d's phase (tiles give
+     * the whole frame's bits; as the CPU's bilinear_source ()) */
+    int y0, x0;
+    float ay, ax;
+    bilinear_source (oy, in_h, y0, ay);
+    bilinear_source (ox, in_w, x0, ax);
+    int y1 = min (y0 + 1, in_h - 1), x1 = min (x0 + 1, in_w - 1);
     float a = float (x[(y0 * in_w + x0) * ic + c]);
     float b = float (x[(y0 * in_w + x1) * ic + c]);
     float cc = float (x[(y1 * in_w + x0) * ic + c]);

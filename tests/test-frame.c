@@ -811,6 +811,28 @@ yframe_fill_random (YFrame *t, GRand *r)
         *ycb (t, x, y, c) = g_rand_int_range (r, 0, 256);
 }
 
+/* NaN from an RGB model is 0 on YUV frames as on RGB ones: one NaN pixel
+ * of a grey 2x2 block makes that pixel black, not the block's chroma 0
+ * (saturated green) and its Y' below black. */
+static void
+test_yuv_nan (void)
+{
+  YFrame in, out;
+  yframe_init (&in, AE_FRAME_I420, 2, 2, AE_MATRIX_BT601, FALSE);
+  yframe_init (&out, AE_FRAME_I420, 2, 2, AE_MATRIX_BT601, FALSE);
+  float rgb[12];
+  for (int i = 0; i < 12; i++)
+    rgb[i] = 0.5f;
+  rgb[0] = rgb[1] = rgb[2] = NAN;
+  ae_frame_write (&out.f, &in.f, AE_COLOR_RGB, 1, 0, 0, 2, 2, rgb, 6);
+  g_assert_cmpint (out.f.data[0], ==, 16);
+  g_assert_cmpint (out.f.data[1], ==, 126);
+  g_assert_cmpint (*ycb (&out, 0, 0, 0), ==, 128);
+  g_assert_cmpint (*ycb (&out, 0, 0, 1), ==, 128);
+  yframe_clear (&in);
+  yframe_clear (&out);
+}
+
 /* Chroma plane @c of @t sampled at luma pixel (x, y) with bilinear
  * weights, centres of 4:2:0 samples between the luma pixels. */
 static double
@@ -1075,6 +1097,7 @@ main (int argc, char **argv)
   g_test_add_func ("/frame/clamp-round", test_clamp_round);
   g_test_add_func ("/frame/mirror", test_mirror);
   g_test_add_func ("/frame/rgb-bytes", test_rgb_bytes);
+  g_test_add_func ("/frame/yuv-nan", test_yuv_nan);
   g_test_add_func ("/engine/identity", test_engine_identity);
   static YuvCase yuv[3][2][2];
   static const AeFrameFormat yuv_formats[] =

@@ -18,6 +18,7 @@
 
 #include "ae-cpu-avx512.h"
 #include <math.h>
+#include <string.h>
 
 #define TARGET __attribute__ ((target ("avx2,fma")))
 #define R 6                     /* output pixels per register block */
@@ -135,8 +136,10 @@ sigmoid8 (__m256 x)
               (_mm256_setzero_ps (), x))));
 }
 
-/* ae_cpu_activate's AVX2 path for sigmoid and tanh; returns how many
- * leading floats it did (the tail goes scalar). */
+/* ae_cpu_activate's AVX2 path for sigmoid and tanh, all @n floats: the
+ * tail too, through a padded copy, so that a value's result does not
+ * depend on where it lies (tiles give the whole frame's bits). Returns
+ * @n. */
 TARGET gsize
 ae_cpu_activate_avx2 (float *x, gsize n, AeAct act)
 {
@@ -145,7 +148,14 @@ ae_cpu_activate_avx2 (float *x, gsize n, AeAct act)
     __m256 v = _mm256_loadu_ps (x + i);
     _mm256_storeu_ps (x + i, act == AE_ACT_TANH ? tanh8 (v) : sigmoid8 (v));
   }
-  return i;
+  if (i < n) {
+    float tail[8] = { 0 };
+    memcpy (tail, x + i, sizeof (float) * (n - i));
+    __m256 v = _mm256_loadu_ps (tail);
+    _mm256_storeu_ps (tail, act == AE_ACT_TANH ? tanh8 (v) : sigmoid8 (v));
+    memcpy (x + i, tail, sizeof (float) * (n - i));
+  }
+  return n;
 }
 
 /* Stores 8 channels with bias and the piecewise-linear activations;
@@ -534,7 +544,9 @@ pixel_dot (const Direct *d, const float *wt, int oy, int ox)
   float *o = d->out + ((gsize) oy * d->ow + ox) * co;
 
   for (int j = 0; j < co; j++) {
-    __m256 a = _mm256_setzero_ps (), b = _mm256_setzero_ps ();
+    /* one accumulator, in block_dot4()'s order: a pixel gets the same bits
+     * whichever of the two computes it (tiles move that line) */
+    __m256 a = _mm256_setzero_ps ();
     for (int ky = 0; ky < k; ky++) {
       int iy = tap_y (d, oy, ky);
       if (iy < 0 || iy >= d->ih)
@@ -545,19 +557,12 @@ pixel_dot (const Direct *d, const float *wt, int oy, int ox)
           continue;
         const float *x = input_at (d, iy, ix);
         const float *w = wt + ((gsize) j * k * k + ky * k + kx) * ci;
-        int i = 0;
-        for (; i + 16 <= ci; i += 16) {
-          a = _mm256_fmadd_ps (_mm256_loadu_ps (x + i), _mm256_loadu_ps (w + i),
-              a);
-          b = _mm256_fmadd_ps (_mm256_loadu_ps (x + i + 8),
-              _mm256_loadu_ps (w + i + 8), b);
-        }
-        for (; i < ci; i += 8)
+        for (int i = 0; i < ci; i += 8)
           a = _mm256_fmadd_ps (_mm256_loadu_ps (x + i), _mm256_loadu_ps (w + i),
               a);
       }
     }
-    o[j] = hsum (_mm256_add_ps (a, b)) + (d->bias ? d->bias[j] : 0.0f);
+    o[j] = hsum (a) + (d->bias ? d->bias[j] : 0.0f);
   }
   if (c->act != AE_ACT_SIGMOID && c->act != AE_ACT_TANH)
     ae_cpu_activate (o, co, c->act, c->slope);
