@@ -432,33 +432,6 @@ pool_row (const SimpleJob *j, int oy)
   }
 }
 
-/* Bilinear upsampling by @f, align_corners=False: destination @d reads
- * source (d + 0.5) / f - 0.5 (clamped to 0 .. @n - 1), i.e. source *i0 and
- * the next one with weight *w. The weight comes from d's phase in its
- * coarse pixel, not from d, so it does not depend on where d lies in the
- * frame: tiles give the same bits as the whole frame. */
-static inline void
-bilinear_source (int d, int f, int n, int *i0, float *w)
-{
-  int q = d / f;
-  float t = (d % f + 0.5f) / f - 0.5f;
-
-  if (t < 0.0f) {
-    q--;
-    t += 1.0f;
-  }
-  if (q < 0) {
-    q = 0;
-    t = 0.0f;
-  }
-  if (q > n - 1) {
-    q = n - 1;
-    t = 0.0f;
-  }
-  *i0 = q;
-  *w = t;
-}
-
 static void
 upsample_row (const SimpleJob *j, int oy)
 {
@@ -476,10 +449,10 @@ upsample_row (const SimpleJob *j, int oy)
   }
   int y0, x0;
   float ay, ax;
-  bilinear_source (oy, f, ih, &y0, &ay);
+  ae_cpu_bilinear_source (oy, f, ih, &y0, &ay);
   int y1 = MIN (y0 + 1, ih - 1);
   for (int ox = 0; ox < j->os.w; ox++) {
-    bilinear_source (ox, f, iw, &x0, &ax);
+    ae_cpu_bilinear_source (ox, f, iw, &x0, &ax);
     int x1 = MIN (x0 + 1, iw - 1);
     const float *a = in->data + ((gsize) y0 * iw + x0) * C;
     const float *b = in->data + ((gsize) y0 * iw + x1) * C;

@@ -65,4 +65,31 @@ void ae_cpu_conv2d_direct (AeParallel *pool, const AeNode *node, AeCpuIn in,
 /* In-place activation of @n floats. */
 void ae_cpu_activate (float *x, gsize n, AeAct act, float slope);
 
+/* Bilinear upsampling by @f, align_corners=False: destination @d reads
+ * source (d + 0.5) / f - 0.5 (clamped to 0 .. @n - 1), i.e. source *i0 and
+ * the next one with weight *w. The weight comes from d's phase in its
+ * coarse pixel, not from d, so it does not depend on where d lies in the
+ * frame: tiles give the same bits as the whole frame. */
+static inline void
+ae_cpu_bilinear_source (int d, int f, int n, int *i0, float *w)
+{
+  int q = d / f;
+  float t = (d % f + 0.5f) / f - 0.5f;
+
+  if (t < 0.0f) {
+    q--;
+    t += 1.0f;
+  }
+  if (q < 0) {
+    q = 0;
+    t = 0.0f;
+  }
+  if (q > n - 1) {
+    q = n - 1;
+    t = 0.0f;
+  }
+  *i0 = q;
+  *w = t;
+}
+
 G_END_DECLS

@@ -274,14 +274,14 @@ upsample_backward (const AeNode *nd, AeCpuIn in, AeShape ys, const float *dy,
           row[(gsize) (ox / f) * C + c] += g[(gsize) ox * C + c];
       continue;
     }
-    /* the forward's weights, exactly (see upsample_row in ae-cpu-ops.c) */
-    float sy = MAX ((oy + 0.5f) / f - 0.5f, 0.0f);
-    int y0 = MIN ((int) sy, ih - 1), y1 = MIN (y0 + 1, ih - 1);
-    float ay = sy - y0;
+    /* the forward's weights, exactly */
+    int y0, x0;
+    float ay, ax;
+    ae_cpu_bilinear_source (oy, f, ih, &y0, &ay);
+    int y1 = MIN (y0 + 1, ih - 1);
     for (int ox = 0; ox < ys.w; ox++) {
-      float sx = MAX ((ox + 0.5f) / f - 0.5f, 0.0f);
-      int x0 = MIN ((int) sx, iw - 1), x1 = MIN (x0 + 1, iw - 1);
-      float ax = sx - x0;
+      ae_cpu_bilinear_source (ox, f, iw, &x0, &ax);
+      int x1 = MIN (x0 + 1, iw - 1);
       float *a = dx + ((gsize) y0 * iw + x0) * C;
       float *b = dx + ((gsize) y0 * iw + x1) * C;
       float *cc = dx + ((gsize) y1 * iw + x0) * C;
