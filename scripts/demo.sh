@@ -36,15 +36,18 @@ done
 mkdir -p "$out"
 
 vtest=/usr/share/doc/opencv-doc/examples/data/vtest.avi
+# both sources at vtest.avi's own size
+w=768
+h=576
 if [ -f "$vtest" ]; then
-  source="filesrc location=$vtest ! decodebin ! videoconvert"
+  source="filesrc location=$vtest ! decodebin ! videoconvert ! videoscale"
   echo "demo: clip: $vtest, $frames frames"
 else
-  source="videotestsrc pattern=ball ! video/x-raw,width=768,height=576"
+  source="videotestsrc pattern=ball"
   echo "demo: clip: videotestsrc (install opencv-doc for vtest.avi)"
 fi
 # raw I420 in Matroska: lossless, so PSNR measures the filters alone
-gst-launch-1.0 -q $source ! video/x-raw,format=I420 ! \
+gst-launch-1.0 -q $source ! video/x-raw,format=I420,width=$w,height=$h ! \
   identity eos-after=$((frames + 1)) ! matroskamux ! \
   filesink location="$out/clean.mkv"
 
@@ -62,8 +65,6 @@ echo -n "denoised vs clean: "; "$ae_model" compare "$out/clean.mkv" "$out/denois
 
 echo
 echo "== superres: half size ! aesuperres (x2) vs videoscale method=lanczos"
-w=$(gst-discoverer-1.0 "$out/clean.mkv" | sed -n 's/.*Width: \([0-9]*\).*/\1/p' | head -1)
-h=$(gst-discoverer-1.0 "$out/clean.mkv" | sed -n 's/.*Height: \([0-9]*\).*/\1/p' | head -1)
 gst-launch-1.0 -q filesrc location="$out/clean.mkv" ! matroskademux ! \
   videoscale method=catrom ! video/x-raw,width=$((w / 2)),height=$((h / 2)) ! \
   matroskamux ! filesink location="$out/half.mkv"

@@ -7,6 +7,7 @@
 #   --bench  PyTorch and NumPy for bench/bench-cpu.py and the fixture scripts;
 #            opencv-doc (vtest.avi) and ffmpeg for bench/bench-elements.sh
 #   --demo   opencv-doc (vtest.avi) for scripts/demo.sh
+# vtest.avi is DivX 3, which only gstreamer1.0-libav decodes.
 set -euo pipefail
 
 pkgs=(
@@ -24,7 +25,7 @@ if [ "${1:-}" = "--bench" ]; then
 fi
 # the element demo and benchmark: vtest.avi (opencv-doc), ffmpeg's filters
 if [ "${1:-}" = "--bench" ] || [ "${1:-}" = "--demo" ]; then
-  pkgs+=(opencv-doc)
+  pkgs+=(opencv-doc gstreamer1.0-libav)
 fi
 if [ "${1:-}" = "--bench" ]; then
   pkgs+=(ffmpeg)
@@ -39,5 +40,7 @@ for p in "${pkgs[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "${missing[@]}"
+  # through env: sudo's env_reset would drop a plain assignment
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y \
+    --no-install-recommends "${missing[@]}"
 fi

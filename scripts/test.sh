@@ -8,11 +8,18 @@ cd "$(dirname "$0")/.."
 
 scripts/deps.sh --test || exit 1
 
+# Every suite needs these: a build dir set up earlier without them (say
+# -Dvulkan=disabled) is reconfigured, not reused as it is, and a missing
+# Vulkan toolchain fails the build instead of dropping the Vulkan tests.
+required=(-Dgst=enabled -Dvulkan=enabled -Dtests=true)
+
 build() {  # dir, meson options...
   local dir=$1
   shift
-  if [ ! -f "$dir/build.ninja" ]; then
-    meson setup "$dir" "$@" || return 1
+  if [ -f "$dir/build.ninja" ]; then
+    meson setup --reconfigure "$dir" "${required[@]}" "$@" || return 1
+  else
+    meson setup "$dir" "${required[@]}" "$@" || return 1
   fi
   ninja -C "$dir" || return 1
 }
@@ -57,7 +64,8 @@ fi
 # Full stacks on malloc (GLib and the Vulkan driver have no frame pointers):
 # the leak suppressions match on frames inside them.
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:fast_unwind_on_malloc=0
-export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0
+# quoted for the sanitizer's own parser: the clone's path may have spaces
+export LSAN_OPTIONS="suppressions='$PWD/tests/lsan.supp':print_suppressions=0"
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 if build build-asan -Db_sanitize=address,undefined -Dbuildtype=debugoptimized -Db_lundef=false; then
   meson test -C build-asan --suite compute --suite train --suite tools \
