@@ -621,6 +621,25 @@ test_out_of_memory (void)
   g_test_trap_assert_passed ();
 }
 
+/* A device that stops finishing its work (a fence wait times out) is left
+ * alone: the frame is redone on the CPU, later plans use the CPU, and
+ * freeing the plan and engine neither waits on it nor frees what it may
+ * still use (the test process ends: nothing hangs). */
+static void
+test_hung (void)
+{
+  if (!need_device ())
+    return;
+  if (g_test_subprocess ()) {
+    /* the third frame's wait times out */
+    fallback_run ("hang:3", "*did not finish within a minute*on the "
+        "CPU*");
+    return;
+  }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed ();
+}
+
 /* A frame whose buffer exceeds the device's storage-buffer limit runs its
  * plan on the CPU; the engine keeps the device for other plans (it once
  * took the failed allocation at the first frame for a lost device). */
@@ -745,6 +764,7 @@ main (int argc, char **argv)
   g_test_add_func ("/vulkan/fallback/self-check", test_self_check_fails);
   g_test_add_func ("/vulkan/fallback/device-lost", test_device_lost);
   g_test_add_func ("/vulkan/fallback/out-of-memory", test_out_of_memory);
+  g_test_add_func ("/vulkan/fallback/hung", test_hung);
   g_test_add_func ("/vulkan/fallback/frame-too-large", test_frame_too_large);
   g_test_add_func ("/vulkan/pipeline-cache", test_pipeline_cache);
   return g_test_run ();

@@ -113,26 +113,33 @@ vk_plan_free (AeBackendPlan *bp)
   for (int s = 0; s < MAX_SLOTS; s++)
     if (bp->slots[s].busy)
       ae_vk_wait (d, bp->slots[s].fence, NULL);
+  /* a hung device may still use them: its objects are leaked
+   * (AeVkDevice.hung), the host's memory freed */
+  const gboolean hung = ae_vk_is_hung (d);
   for (int s = 0; s < MAX_SLOTS; s++) {
     Slot *sl = &bp->slots[s];
-    for (guint i = 0; sl->acts && i < bp->buffer_sizes->len; i++)
-      ae_vk_buffer_clear (d, &sl->acts[i]);
-    for (int k = 0; k < N_KINDS; k++) {
-      free_io (d, &sl->in[k]);
-      free_io (d, &sl->out[k]);
+    if (!hung) {
+      for (guint i = 0; sl->acts && i < bp->buffer_sizes->len; i++)
+        ae_vk_buffer_clear (d, &sl->acts[i]);
+      for (int k = 0; k < N_KINDS; k++) {
+        free_io (d, &sl->in[k]);
+        free_io (d, &sl->out[k]);
+      }
+      if (sl->fence)
+        d->vk.vkDestroyFence (d->device, sl->fence, NULL);
+      if (sl->queries)
+        d->vk.vkDestroyQueryPool (d->device, sl->queries, NULL);
     }
-    if (sl->fence)
-      d->vk.vkDestroyFence (d->device, sl->fence, NULL);
-    if (sl->queries)
-      d->vk.vkDestroyQueryPool (d->device, sl->queries, NULL);
     g_free (sl->acts);
     g_free (sl->sets);
   }
-  if (bp->cmd_pool)
-    d->vk.vkDestroyCommandPool (d->device, bp->cmd_pool, NULL);
-  if (bp->desc_pool)
-    d->vk.vkDestroyDescriptorPool (d->device, bp->desc_pool, NULL);
-  ae_vk_buffer_clear (d, &bp->weights);
+  if (!hung) {
+    if (bp->cmd_pool)
+      d->vk.vkDestroyCommandPool (d->device, bp->cmd_pool, NULL);
+    if (bp->desc_pool)
+      d->vk.vkDestroyDescriptorPool (d->device, bp->desc_pool, NULL);
+    ae_vk_buffer_clear (d, &bp->weights);
+  }
   if (bp->dispatches)
     g_array_unref (bp->dispatches);
   if (bp->buffer_sizes)

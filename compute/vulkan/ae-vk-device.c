@@ -533,7 +533,10 @@ ae_vk_device_free (AeVkDevice *d)
 {
   if (!d)
     return;
-  if (d->device) {
+  /* a hung device would hang vkDeviceWaitIdle, and freeing what it may
+   * still use is undefined: its Vulkan objects are leaked instead */
+  const gboolean hung = ae_vk_is_hung (d);
+  if (d->device && !hung) {
     d->vk.vkDeviceWaitIdle (d->device);
     ae_vk_pipeline_cache_save (d);
     g_hash_table_foreach (d->pipelines, destroy_pipeline, d);
@@ -549,9 +552,9 @@ ae_vk_device_free (AeVkDevice *d)
       d->vk.vkDestroyDescriptorSetLayout (d->device, d->set_layout, NULL);
     d->vk.vkDestroyDevice (d->device, NULL);
   }
-  if (d->messenger)
+  if (d->messenger && !hung)
     d->destroy_messenger (d->instance, d->messenger, NULL);
-  if (d->instance)
+  if (d->instance && !hung)
     vkDestroyInstance (d->instance, NULL);
   g_hash_table_unref (d->pipelines);
   g_mutex_clear (&d->lock);
@@ -657,7 +660,7 @@ ae_vk_run_once (AeVkDevice *d, VkCommandBuffer cb, GError **error)
   AE_VK_CHECK (d->vk.vkCreateFence (d->device, &fi, NULL, &fence));
   ok = ae_vk_submit (d, cb, fence, error) && ae_vk_wait (d, fence, error);
 error:
-  if (fence)
+  if (fence && !ae_vk_is_hung (d))
     d->vk.vkDestroyFence (d->device, fence, NULL);
   return ok;
 }
@@ -701,6 +704,9 @@ ae_vk_buffer_write (AeVkDevice *d, AeVkBuffer *b, VkDeviceSize offset,
   AE_VK_CHECK (d->vk.vkEndCommandBuffer (cb));
   ok = ae_vk_run_once (d, cb, error);
 error:
+  /* a hung device may still read them */
+  if (ae_vk_is_hung (d))
+    return ok;
   if (pool)
     d->vk.vkDestroyCommandPool (d->device, pool, NULL);
   ae_vk_buffer_clear (d, &staging);
@@ -730,12 +736,30 @@ ae_vk_submit (AeVkDevice *d, VkCommandBuffer cb, VkFence fence,
 gboolean
 ae_vk_wait (AeVkDevice *d, VkFence fence, GError **error)
 {
-  /* a frame taking a minute means a hung device, not a slow one */
-  VkResult r = d->vk.vkWaitForFences (d->device, 1, &fence, VK_TRUE,
-      60 * G_GUINT64_CONSTANT (1000000000));
-  if (r == VK_TIMEOUT)
-    r = VK_ERROR_DEVICE_LOST;
+  VkResult r;
+  int hang_at = fault_at ("hang");
+
+  if (g_atomic_int_get (&d->hung))
+    r = VK_TIMEOUT;
+  else if (hang_at > 0 && g_atomic_int_add (&d->n_waits, 1) + 1 >= hang_at)
+    r = VK_TIMEOUT;
+  else                          /* a minute means hung, not slow */
+    r = d->vk.vkWaitForFences (d->device, 1, &fence, VK_TRUE,
+        60 * G_GUINT64_CONSTANT (1000000000));
+  if (r == VK_TIMEOUT) {
+    g_atomic_int_set (&d->hung, 1);
+    g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_DEVICE,
+        "Vulkan: vkWaitForFences: the device did not finish within a minute "
+        "(hung)");
+    return FALSE;
+  }
   return ae_vk_result (r, "vkWaitForFences", error);
+}
+
+gboolean
+ae_vk_is_hung (AeVkDevice *d)
+{
+  return g_atomic_int_get (&d->hung);
 }
 
 void

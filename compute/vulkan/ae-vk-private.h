@@ -88,7 +88,11 @@ struct _AeVkDevice {
   GMutex lock;                  /* modules and pipelines */
 
   /* counts for the AE_VK_FAULT test hooks (docs/ENGINE.md) */
-  gint n_submits, n_allocs;
+  gint n_submits, n_allocs, n_waits;
+  /* atomic: a fence wait timed out. The device may still be running what
+   * it was given, so nothing of it is waited for or destroyed again: its
+   * objects are leaked rather than freed under it or waited on forever. */
+  gint hung;
   gint n_validation_messages;
 };
 
@@ -128,6 +132,8 @@ void ae_vk_pipeline_cache_save (AeVkDevice *d);
 gboolean ae_vk_submit (AeVkDevice *d, VkCommandBuffer cb, VkFence fence,
     GError **error);
 gboolean ae_vk_wait (AeVkDevice *d, VkFence fence, GError **error);
+/* TRUE once a wait timed out (see AeVkDevice.hung). */
+gboolean ae_vk_is_hung (AeVkDevice *d);
 /* Runs @cb once and waits (uploads at plan time, the peak benchmark). */
 gboolean ae_vk_run_once (AeVkDevice *d, VkCommandBuffer cb, GError **error);
 
