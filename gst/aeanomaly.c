@@ -239,9 +239,10 @@ gst_ae_anomaly_class_init (GstAeAnomalyClass * klass)
           GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_MIN_DURATION,
       g_param_spec_uint64 ("min-duration", "Minimum duration",
-          "Nanoseconds the score must stay above the threshold before an "
-          "event starts, and below the release level before it ends (0 = "
-          "at the first frame; without timestamps or frame rate, 0)",
+          "Nanoseconds of running time the score must stay above the "
+          "threshold before an event starts, and below the release level "
+          "before it ends (0 = at the first frame; without timestamps or "
+          "frame rate, 0)",
           0, G_MAXUINT64, DEFAULT_MIN_DURATION,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_PLAYING));
