@@ -34,7 +34,8 @@ main ()
       if (ix < 0 || ix >= in_w)
         continue;
       float v = float (x[(iy * in_w + ix) * C + c]);
-      acc = IS_MAX != 0 ? max (acc, v) : acc + v;
+      /* NaN wins, as in PyTorch and on the CPU */
+      acc = IS_MAX == 0 ? acc + v : acc > v || isnan (acc) ? acc : v;
     }
   }
   y[i] = TO_ELEM (IS_MAX != 0 ? acc : acc * (1.0 / float (KS * KS)));

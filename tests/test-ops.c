@@ -495,6 +495,15 @@ test_activate (void)
   }
   /* n = 0 touches nothing */
   ae_cpu_activate (NULL, 0, AE_ACT_SIGMOID, 0.01f);
+  /* NaN stays NaN through sigmoid and tanh, in vector groups and tails */
+  for (int k = 0; k < 2; k++) {
+    float v[11];
+    for (int i = 0; i < 11; i++)
+      v[i] = i % 5 ? 0.25f : NAN;
+    ae_cpu_activate (v, 11, k ? AE_ACT_TANH : AE_ACT_SIGMOID, 0);
+    for (int i = 0; i < 11; i++)
+      g_assert_true (i % 5 ? isfinite (v[i]) : isnan (v[i]));
+  }
 }
 
 /* ------------------------------------------------------------------ */

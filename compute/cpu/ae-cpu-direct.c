@@ -94,8 +94,10 @@ act8 (__m256 v, AeAct act, float slope)
 TARGET static inline __m256
 exp8 (__m256 x)
 {
-  x = _mm256_min_ps (_mm256_max_ps (x, _mm256_set1_ps (-87.0f)),
-      _mm256_set1_ps (88.0f));
+  /* x second: max and min return their second operand for NaN, which so
+   * comes through (sigmoid and tanh of NaN are NaN, as on the scalar path) */
+  x = _mm256_min_ps (_mm256_set1_ps (88.0f), _mm256_max_ps (_mm256_set1_ps
+          (-87.0f), x));
   __m256 n = _mm256_round_ps (_mm256_mul_ps (x, _mm256_set1_ps (1.44269504f)),
       _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m256 r = _mm256_fnmadd_ps (n, _mm256_set1_ps (0.693145752f), x);

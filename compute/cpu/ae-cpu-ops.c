@@ -131,6 +131,8 @@ ae_cpu_conv_scratch (const AeNode *nd)
 static inline float
 exp_approx (float x)
 {
+  if (isnan (x))                /* converting it to an int below is UB */
+    return x;
   x = CLAMP (x, -87.0f, 88.0f);
   /* round to nearest by the 1.5·2^23 trick: roundf is a libm call before
    * SSE4.1 and would stop the loop from vectorising */
@@ -423,7 +425,9 @@ pool_row (const SimpleJob *j, int oy)
           continue;
         const float *v = in->data + ((gsize) y * in->shape.w + x) * C;
         for (int c = 0; c < C; c++)
-          o[c] = is_max ? MAX (o[c], v[c]) : o[c] + v[c];
+          /* NaN wins, as in PyTorch (MAX would drop an earlier one) */
+          o[c] = !is_max ? o[c] + v[c] : o[c] > v[c] || isnan (o[c]) ? o[c]
+              : v[c];
       }
     }
     if (!is_max)
