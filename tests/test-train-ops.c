@@ -343,6 +343,26 @@ test_no_memory (void)
   g_assert_nonnull (strstr (error->message, "smaller patches"));
 }
 
+/* leaky_relu with a negative slope runs in the engine but is refused by
+ * the trainer, whose backward could not tell its branches apart. */
+static void
+test_negative_slope (void)
+{
+  const char *json = "{\"task\":\"denoise\",\"color\":\"luma\",\"nodes\":["
+      "{\"name\":\"c\",\"op\":\"conv2d\",\"inputs\":[\"input\"],\"out\":4,"
+      "\"kernel\":3,\"padding\":1,\"act\":\"leaky_relu\",\"slope\":-0.3},"
+      "{\"name\":\"o\",\"op\":\"conv2d\",\"inputs\":[\"c\"],\"out\":1,"
+      "\"kernel\":3,\"padding\":1}],\"output\":\"o\"}";
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AeModel) m = ae_model_new (json, &error);
+  g_assert_no_error (error);
+  AeTrainerParams p = { .batch = 1, .width = 8, .height = 8, .threads = 1 };
+  g_autoptr (AeTrainer) t = ae_trainer_new (m, &p, &error);
+  g_assert_null (t);
+  g_assert_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_UNSUPPORTED);
+  g_assert_nonnull (strstr (error->message, "negative slope"));
+}
+
 /* The sanitizer build: a failed allocation returns NULL, as malloc does,
  * rather than aborting (for /train/no-memory). */
 const char *__asan_default_options (void);
@@ -358,6 +378,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/init/residual-head", test_init_residual_head);
   g_test_add_func ("/train/no-memory", test_no_memory);
+  g_test_add_func ("/train/negative-slope", test_negative_slope);
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
     g_autofree char *path = g_strdup_printf ("/backward/%s", cases[i].name);
     g_test_add_data_func (path, &cases[i], test_case);

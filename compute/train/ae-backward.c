@@ -70,7 +70,8 @@ ae_backward_act (AeAct act, float slope, const float *y, float *dy, gsize n)
         dy[i] = y[i] > 0 ? dy[i] : 0.0f;
       break;
     case AE_ACT_LEAKY_RELU:
-      /* y > 0 exactly where the input was, for any positive slope */
+      /* y > 0 exactly where the input was, for a slope >= 0 (the trainer
+       * refuses negative ones) */
       for (gsize i = 0; i < n; i++)
         dy[i] = y[i] > 0 ? dy[i] : dy[i] * slope;
       break;

@@ -166,6 +166,20 @@ ae_trainer_new (AeModel *m, const AeTrainerParams *p, GError **error)
   t->params = g_array_new (FALSE, FALSE, sizeof (AeParam));
   t->names = g_ptr_array_new_with_free_func (g_free);
 
+  /* the backward tells leaky_relu's branches apart by the output's sign,
+   * which a negative slope makes positive on both */
+  for (int i = 1; i < n; i++) {
+    const AeNode *nd = ae_graph_get_node (g, i);
+    gboolean conv = ae_node_is_conv (nd), act = nd->op == AE_OP_ACT;
+    AeAct a = conv ? nd->p.conv.act : act ? nd->p.act.act : AE_ACT_NONE;
+    float slope = conv ? nd->p.conv.slope : act ? nd->p.act.slope : 0.0f;
+    if (a == AE_ACT_LEAKY_RELU && slope < 0) {
+      g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_UNSUPPORTED,
+          "node '%s': leaky_relu with a negative slope (%g) cannot be "
+          "trained here (the engine runs it)", nd->name, slope);
+      return NULL;
+    }
+  }
   if (p->batch < 1 || p->width < 1 || p->height < 1
       || p->width % stride || p->height % stride) {
     g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_INVALID_ARGUMENT,
