@@ -144,6 +144,13 @@ test_folder (void)
     g_assert_cmpint (im->data[i], ==, im->data[i + 1]);
     g_assert_cmpint (im->data[i], ==, im->data[i + 2]);
   }
+
+  /* at most 2: the first two files in path order */
+  g_autoptr (AeDataset) two = ae_dataset_new (1);
+  g_assert_true (ae_dataset_add (two, dir, 1, 2, &error));
+  g_assert_cmpint (ae_dataset_get_size (two), ==, 2);
+  g_assert_cmpstr (ae_dataset_get (two, 0)->origin, ==, b);
+  g_assert_cmpstr (ae_dataset_get (two, 1)->origin, ==, a);
 }
 
 static void

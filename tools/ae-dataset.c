@@ -293,12 +293,15 @@ folder_worker (gpointer data)
 }
 
 static gboolean
-add_folder (AeDataset *ds, const char *dir, GPtrArray *out, GError **error)
+add_folder (AeDataset *ds, const char *dir, int max_files, GPtrArray *out,
+    GError **error)
 {
   g_autoptr (GPtrArray) files = g_ptr_array_new_with_free_func (g_free);
   if (!list_files (dir, 0, files, error))
     return FALSE;
   g_ptr_array_sort (files, compare_paths);
+  if (max_files > 0 && (int) files->len > max_files)
+    g_ptr_array_set_size (files, max_files);
   if (files->len == 0) {
     g_set_error (error, AE_DATASET_ERROR, AE_DATASET_ERROR_EMPTY,
         "no decodable images in %s: the folder has no files", dir);
@@ -377,7 +380,7 @@ ae_dataset_add (AeDataset *ds, const char *source, int step, int max_frames,
       return FALSE;
     }
   } else if (S_ISDIR (st.st_mode)) {
-    if (!add_folder (ds, source, out, error))
+    if (!add_folder (ds, source, max_frames, out, error))
       return FALSE;
   } else {
     if (!(r = ae_media_reader_new (source, &media_error))) {

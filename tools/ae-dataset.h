@@ -14,6 +14,7 @@
  *   (its first frame). Files that fail to decode are skipped with a warning
  *   on stderr naming the file and the reason; counted by
  *   ae_dataset_get_n_skipped(). A folder where nothing decodes is an error.
+ *   With @max_frames, only its first @max_frames files.
  * - an image or video file: every @step-th frame, at most @max_frames.
  *   A single file that fails to decode is an error.
  * - a GStreamer pipeline description (a source that is not an existing path

@@ -403,7 +403,8 @@ ae_cmd_eval (int argc, char **argv)
     {"seed", 0, 0, G_OPTION_ARG_INT64, &e.seed,
         "Seed of the noise (default 0)", "N"},
     {"max-images", 'n', 0, G_OPTION_ARG_INT, &e.max_images,
-        "Use at most N frames of a video or pipeline (default: all)", "N"},
+        "Use at most N images: the first N files of a folder (in path "
+        "order), frames of a video or pipeline (default: all)", "N"},
     {"labels", 'l', 0, G_OPTION_ARG_FILENAME, &labels,
         "Anomaly models: CSV of per-frame labels of the clip DATA", "FILE"},
     {"device", 'd', 0, G_OPTION_ARG_STRING, &device,

@@ -136,8 +136,9 @@ make_context (Options *o, char **resume)
     {"frame-step", 0, 0, G_OPTION_ARG_INT, &o->frame_step,
         "videos and pipelines: keep every Nth frame (default 1)", "N"},
     {"max-frames", 0, 0, G_OPTION_ARG_INT, &o->max_frames,
-        "videos and pipelines: keep at most N frames each (default all; "
-        "required for live sources)", "N"},
+        "keep at most N frames of each video or pipeline, the first N "
+        "files of each folder (default all; required for live sources)",
+        "N"},
     {"seed", 0, 0, G_OPTION_ARG_INT64, &o->seed,
         "random seed (default 1): same seed, data and threads = same model",
         "N"},
