@@ -55,8 +55,7 @@ void ae_add_poisson_gaussian_noise (const guint8 *src, gsize src_stride,
  * factor (antialiasing); weights are normalised; samples past the borders
  * are mirrored (-1 -> 0, -2 -> 1); floats are kept between the
  * horizontal and the vertical pass (as imresize on double input; on uint8
- * it rounds between them, and 15% of x2 pixels then differ by 1-3
- * levels). Writing a region gives exactly the
+ * input it rounds between them). Writing a region gives exactly the
  * same pixels as resizing the whole image and cropping, which is how
  * training patches match evaluation images. */
 void ae_resize_bicubic (const guint8 *src, gsize src_stride, int src_w,
