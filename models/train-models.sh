@@ -40,24 +40,24 @@ for m in $models; do
       "$train" --task denoise --preset dn-wide --data "$train400" \
         --data "$work/wall" --steps 30000 --batch 16 --patch 64 \
         --sigma 0,55 --poisson 0.2 --lr 5e-4 --seed 1 --threads 2 \
-        -o "$work/$m.safetensors" &&
-      "$train" --resume "$work/$m.safetensors.ckpt" --steps 45000 &&
+        -o "$work/$m.safetensors" || exit 1
+      "$train" --resume "$work/$m.safetensors.ckpt" --steps 45000 || exit 1
       # then five more layers, identity-initialised, trained on from there
       # (the shipped run: --steps 16000, resumed at step 564 with 32000 and
       # at step 9584 with 26000)
       python3 "$src/models/deepen-model.py" "$work/$m.safetensors" \
-        "$work/$m-deep-init.safetensors" c2 c4 c6 c8 c9 &&
+        "$work/$m-deep-init.safetensors" c2 c4 c6 c8 c9 || exit 1
       "$train" --init "$work/$m-deep-init.safetensors" --data "$train400" \
         --data "$work/wall" --steps 26000 --batch 16 --patch 64 \
         --sigma 0,55 --poisson 0.2 --lr 2e-4 --seed 1 --threads 2 \
-        -o "$work/$m-deep.safetensors" &&
+        -o "$work/$m-deep.safetensors" || exit 1
       # and a warm restart at half that rate (the shipped run: --steps
       # 36000, resumed at step 2639 with 30000, at 6431 with 26000 and at
       # 15897 with 23000)
       "$train" --init "$work/$m-deep.safetensors" --data "$train400" \
         --data "$work/wall" --steps 23000 --batch 16 --patch 64 \
         --sigma 0,55 --poisson 0.2 --lr 1e-4 --seed 2 --threads 2 \
-        -o "$work/$m-restart.safetensors" &&
+        -o "$work/$m-restart.safetensors" || exit 1
       # and another on 96-pixel patches, batch 8 (the shipped run: --steps
       # 28000, resumed at step 464 with 18000, at 2376 with the same, at 2733
       # with 22000, at 4840 with 18000, at 5023 with 16000 and at 7552 with
@@ -97,16 +97,16 @@ for m in $models; do
     superres-x2-luma-fast)
       "$train" --task superres --scale 2 --preset sr-fast \
         --data "$train400" --data "$work/wall" --steps 30000 --batch 16 \
-        --patch 64 --seed 1 -o "$work/$m.safetensors" ;;
+        --patch 64 --seed 1 --threads 1 -o "$work/$m.safetensors" ;;
     superres-x2-luma)
       # run as 12000 steps, then resumed from its step-11500 checkpoint
       # with --steps 24000 and from step 23500 with --steps 36000
       "$train" --task superres --scale 2 --preset sr-espcn \
         --data "$train400" --data "$work/wall" --steps 36000 --batch 16 \
-        --patch 64 --seed 1 --threads 1 -o "$work/$m-espcn.safetensors" &&
+        --patch 64 --seed 1 --threads 1 -o "$work/$m-espcn.safetensors" || exit 1
       # then six more layers, identity-initialised, trained on from there
       python3 "$src/models/deepen-model.py" "$work/$m-espcn.safetensors" \
-        "$work/$m-deep-init.safetensors" c2 c3 c4 c5 c6 c7 &&
+        "$work/$m-deep-init.safetensors" c2 c3 c4 c5 c6 c7 || exit 1
       "$train" --init "$work/$m-deep-init.safetensors" --data "$train400" \
         --data "$work/wall" --steps 30000 --batch 16 --patch 64 --lr 2e-4 \
         --seed 1 --threads 2 -o "$work/$m.safetensors" ;;
