@@ -1,6 +1,7 @@
 /* fma_peak.comp: the device's fp32 arithmetic peak, for the benchmark.
- * Each invocation runs ITERS rounds of 8 independent vec4 FMA chains
- * (64 FLOPs a round) and stores their sum so nothing is optimised away. */
+ * Each of the pc.a.x invocations runs ITERS rounds of 8 independent vec4
+ * FMA chains (64 FLOPs a round) and stores their sum so nothing is
+ * optimised away; the dispatch may round up past them. */
 #version 450
 #include "common.glsl"
 
@@ -14,6 +15,8 @@ void
 main ()
 {
   const int i = flat_index ();
+  if (i >= pc.a.x)
+    return;
   vec4 a = vec4 (float (i) * 1e-9), m = vec4 (0.999999), c = vec4 (1e-7);
   vec4 r0 = a, r1 = a + 1.0, r2 = a + 2.0, r3 = a + 3.0;
   vec4 r4 = a + 4.0, r5 = a + 5.0, r6 = a + 6.0, r7 = a + 7.0;

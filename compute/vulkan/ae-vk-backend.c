@@ -389,6 +389,8 @@ io_fits (const AeBackendPlan *bp, GError **error)
     io_sizes (bp, k, &in, &out);
     most = MAX (most, MAX (in, out));
   }
+  /* the frame shaders' byte offsets are 32-bit ints */
+  limit = MIN (limit, (gsize) G_MAXINT32);
   if (most <= limit)
     return TRUE;
   g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_NO_MEMORY,

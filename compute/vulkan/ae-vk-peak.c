@@ -72,7 +72,9 @@ ae_vk_measure_peak (AeVkDevice *d, double *gflops, GError **error)
     VkCommandBufferBeginInfo begin = {
       .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
     };
-    AeVkPush push = { 0 };
+    /* the buffer's floats: ae_vk_cmd_dispatch() may round the groups up
+     * (where the x limit is 65535), and those past it must not write */
+    AeVkPush push = {.a = { n_groups * 64 } };
     AE_VK_CHECK (d->vk.vkResetCommandBuffer (cb, 0));
     AE_VK_CHECK (d->vk.vkBeginCommandBuffer (cb, &begin));
     d->vk.vkCmdBindPipeline (cb, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline);
