@@ -780,12 +780,14 @@ record (AeBackendPlan *bp, Slot *sl, Kind kind, const AeFrame *f,
   if (sl->queries)
     d->vk.vkCmdResetQueryPool (cb, sl->queries, 0, bp->n_queries);
   timestamp (bp, sl, cb, q++);
-  if (in->staged) {
+  if (in->staged)
     copy_whole (d, cb, &in->host, &in->dev);
-    barrier (d, cb, VK_PIPELINE_STAGE_TRANSFER_BIT,
-        VK_ACCESS_TRANSFER_WRITE_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
-        VK_ACCESS_SHADER_READ_BIT);
-  }
+  /* also when nothing is copied here: the weights' staged upload, an
+   * earlier submission, becomes visible to the shaders only through a
+   * barrier from the transfer stage */
+  barrier (d, cb, VK_PIPELINE_STAGE_TRANSFER_BIT,
+      VK_ACCESS_TRANSFER_WRITE_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+      VK_ACCESS_SHADER_READ_BIT);
   for (int t = 0; t < bp->n_tiles; t++) {
     const AeTile *tile = &bp->tiles[t];
     AeVkPush push_in, push_out;
