@@ -521,6 +521,17 @@ gst_ae_anomaly_write_event (GstAeAnomaly * self, GstClockTime end_pts,
         ("Cannot write to the events file: %s", g_strerror (errno)), (NULL));
 }
 
+/* Running time of @pts in the current segment, or NONE. */
+static GstClockTime
+gst_ae_anomaly_running_time (GstAeAnomaly * self, GstClockTime pts)
+{
+  GstSegment *seg = &GST_BASE_TRANSFORM (self)->segment;
+
+  if (!GST_CLOCK_TIME_IS_VALID (pts) || seg->format != GST_FORMAT_TIME)
+    return GST_CLOCK_TIME_NONE;
+  return gst_segment_to_running_time (seg, GST_FORMAT_TIME, pts);
+}
+
 /* An "ae-anomaly" message structure of @type for a frame at @pts; the
  * caller may add fields, then posts it with gst_ae_anomaly_post(). */
 static GstStructure *
@@ -567,9 +578,7 @@ gst_ae_anomaly_end_event (GstAeAnomaly * self, GstClockTime end_pts,
     const gchar * reason)
 {
   GstAeAnomalyEvent *ev = &self->event;
-  GstSegment *seg = &GST_BASE_TRANSFORM (self)->segment;
-  GstClockTime end_running = GST_CLOCK_TIME_NONE;
-  GstClockTime duration = GST_CLOCK_TIME_NONE;
+  GstClockTime end_running, duration = GST_CLOCK_TIME_NONE;
 
   if (!self->in_event)
     return;
@@ -579,9 +588,8 @@ gst_ae_anomaly_end_event (GstAeAnomaly * self, GstClockTime end_pts,
     if (GST_CLOCK_TIME_IS_VALID (self->below_pts))
       end_pts = self->below_pts;
     end_running = self->below_running;
-  } else if (GST_CLOCK_TIME_IS_VALID (end_pts)
-      && seg->format == GST_FORMAT_TIME) {
-    end_running = gst_segment_to_running_time (seg, GST_FORMAT_TIME, end_pts);
+  } else {
+    end_running = gst_ae_anomaly_running_time (self, end_pts);
   }
   /* in running time, which rises through new segments and reverse play */
   if (GST_CLOCK_TIME_IS_VALID (end_running)
@@ -614,14 +622,10 @@ static GstClockTime
 gst_ae_anomaly_frame_time (GstAeAnomaly * self, GstBuffer * buf)
 {
   const GstVideoInfo *info = &GST_VIDEO_FILTER (self)->in_info;
-  GstSegment *seg = &GST_BASE_TRANSFORM (self)->segment;
+  GstClockTime t = gst_ae_anomaly_running_time (self, GST_BUFFER_PTS (buf));
 
-  if (GST_BUFFER_PTS_IS_VALID (buf) && seg->format == GST_FORMAT_TIME) {
-    GstClockTime t = gst_segment_to_running_time (seg, GST_FORMAT_TIME,
-        GST_BUFFER_PTS (buf));
-    if (GST_CLOCK_TIME_IS_VALID (t))
-      return t;
-  }
+  if (GST_CLOCK_TIME_IS_VALID (t))
+    return t;
   if (info->fps_n > 0)
     return gst_util_uint64_scale (self->n_frames, info->fps_d * GST_SECOND,
         info->fps_n);
@@ -712,10 +716,7 @@ gst_ae_anomaly_update (GstAeAnomaly * self, GstBuffer * buf)
     self->below_run = TRUE;
     self->below_since = now;
     self->below_pts = pts;
-    self->below_running = GST_CLOCK_TIME_IS_VALID (pts)
-        && seg->format == GST_FORMAT_TIME ?
-        gst_segment_to_running_time (seg, GST_FORMAT_TIME, pts) :
-        GST_CLOCK_TIME_NONE;
+    self->below_running = gst_ae_anomaly_running_time (self, pts);
     self->frames_before_below = ev->frames - 1;
   }
   /* a frame without any time (below_since NONE) ends it at once */
