@@ -24,9 +24,10 @@
 G_BEGIN_DECLS
 
 /* Evaluates @model on @clip with @labels on @device ("auto", "cpu", ...;
- * NULL = auto) with @threads CPU threads (0 = one per core). Returns the process exit status (tools/ae-tool.h): 0 when
- * the evaluation ran (whatever the figures), 1 when it failed (message
- * printed to stderr). Needs gst_init(). */
+ * NULL = auto) with @threads CPU threads (0 = one per core). Returns the
+ * process exit status (tools/ae-tool.h): 0 when the evaluation ran
+ * (whatever the figures), 1 when it failed (message printed to stderr).
+ * Needs gst_init(). */
 int ae_eval_anomaly (AeModel *model, const char *clip, const char *labels,
     const char *device, int threads, gboolean json);
 

@@ -168,8 +168,8 @@ make_context (Options *o, char **resume)
       "-o sr.safetensors\n"
       "  ae-train --task anomaly --data camera.mkv --frame-step 5 "
       "-o scene.safetensors\n"
-      "  ae-train --task anomaly --data 'v4l2src ! videoconvert' --max-frames 2000 "
-      "-o scene.safetensors\n"
+      "  ae-train --task anomaly --data 'v4l2src ! videoconvert' "
+      "--max-frames 2000 -o scene.safetensors\n"
       "  ae-train --init models/denoise-luma-fast.safetensors --data photos/ "
       "--steps 5000 --lr 2e-4 -o mine.safetensors\n"
       "  ae-train --resume denoise.safetensors.ckpt --steps 40000\n");

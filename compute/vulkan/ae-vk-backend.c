@@ -424,8 +424,8 @@ vk_plan_new_on (gpointer device, AeModel *m, const AeBackendPlanInfo *info,
   /* a start stamp, then per tile: after the input conversion, after each
    * node, after the output conversion */
   bp->n_queries = 1 + bp->n_tiles * (bp->n_nodes + 1);
-  if (!io_fits (bp, error) || !ae_graph_infer_shapes (bp->graph, info->max_w, info->max_h,
-          bp->shapes, error))
+  if (!io_fits (bp, error) || !ae_graph_infer_shapes (bp->graph,
+          info->max_w, info->max_h, bp->shapes, error))
     goto error;
   bp->buffer_sizes = ae_backend_assign_buffers (bp->graph, bp->shapes,
       bp->buffer_of);

@@ -167,8 +167,9 @@ create_instance (AeVkDevice *d, GError **error)
       .pfnUserCallback = on_debug_message,
       .pUserData = d,
     };
-    PFN_vkCreateDebugUtilsMessengerEXT create = (PFN_vkCreateDebugUtilsMessengerEXT)
-        vkGetInstanceProcAddr (inst, "vkCreateDebugUtilsMessengerEXT");
+    PFN_vkCreateDebugUtilsMessengerEXT create =
+        (PFN_vkCreateDebugUtilsMessengerEXT) vkGetInstanceProcAddr (inst,
+        "vkCreateDebugUtilsMessengerEXT");
     d->destroy_messenger = (PFN_vkDestroyDebugUtilsMessengerEXT)
         vkGetInstanceProcAddr (inst, "vkDestroyDebugUtilsMessengerEXT");
     r = create && d->destroy_messenger ? create (inst, &mi, NULL,
@@ -739,9 +740,8 @@ ae_vk_wait (AeVkDevice *d, VkFence fence, GError **error)
   VkResult r;
   int hang_at = fault_at ("hang");
 
-  if (g_atomic_int_get (&d->hung))
-    r = VK_TIMEOUT;
-  else if (hang_at > 0 && g_atomic_int_add (&d->n_waits, 1) + 1 >= hang_at)
+  if (g_atomic_int_get (&d->hung)
+      || (hang_at > 0 && g_atomic_int_add (&d->n_waits, 1) + 1 >= hang_at))
     r = VK_TIMEOUT;
   else                          /* a minute means hung, not slow */
     r = d->vk.vkWaitForFences (d->device, 1, &fence, VK_TRUE,
