@@ -16,11 +16,9 @@ required=(-Dgst=enabled -Dvulkan=enabled -Dtests=true)
 build() {  # dir, meson options...
   local dir=$1
   shift
-  if [ -f "$dir/build.ninja" ]; then
-    meson setup --reconfigure "$dir" "${required[@]}" "$@" || return 1
-  else
-    meson setup "$dir" "${required[@]}" "$@" || return 1
-  fi
+  local again=()
+  [ -f "$dir/build.ninja" ] && again=(--reconfigure)
+  meson setup "${again[@]}" "$dir" "${required[@]}" "$@" || return 1
   ninja -C "$dir" || return 1
 }
 
