@@ -72,9 +72,23 @@ typedef struct {
 static Weights
 matrix_weights (AeMatrix m)
 {
-  if (m == AE_MATRIX_BT709)
-    return (Weights) { 0.2126f, 0.7152f, 0.0722f };
-  return (Weights) { 0.299f, 0.587f, 0.114f };
+  switch (m) {
+    case AE_MATRIX_BT709:
+      return (Weights) { 0.2126f, 0.7152f, 0.0722f };
+    case AE_MATRIX_BT2020:
+      return (Weights) { 0.2627f, 0.6780f, 0.0593f };
+    default:
+      return (Weights) { 0.299f, 0.587f, 0.114f };
+  }
+}
+
+void
+ae_matrix_weights (AeMatrix m, float k[3])
+{
+  const Weights w = matrix_weights (m);
+  k[0] = w.kr;
+  k[1] = w.kg;
+  k[2] = w.kb;
 }
 
 float

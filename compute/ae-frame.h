@@ -41,10 +41,16 @@ typedef enum {
   AE_N_FRAME_FORMATS
 } AeFrameFormat;
 
+/* Y'CbCr matrices (BT.2020's non-constant-luminance one). */
 typedef enum {
   AE_MATRIX_BT601,
   AE_MATRIX_BT709,
+  AE_MATRIX_BT2020,
+  AE_N_MATRICES
 } AeMatrix;
+
+/* @m's R', G' and B' weights of Y' into k[0..2]. */
+void ae_matrix_weights (AeMatrix m, float k[3]);
 
 /* Y' of full-range R'G'B' (any scale) with @m's weights. */
 float ae_matrix_luma (AeMatrix m, float r, float g, float b);

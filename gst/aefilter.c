@@ -714,6 +714,20 @@ gst_ae_filter_video_format (GstVideoFormat format, AeFrameFormat * out)
   }
 }
 
+/* BT.601 for SD, RGB and unknown matrices, as GStreamer's default. */
+static AeMatrix
+gst_ae_filter_matrix (GstVideoColorMatrix matrix)
+{
+  switch (matrix) {
+    case GST_VIDEO_COLOR_MATRIX_BT709:
+      return AE_MATRIX_BT709;
+    case GST_VIDEO_COLOR_MATRIX_BT2020:
+      return AE_MATRIX_BT2020;
+    default:
+      return AE_MATRIX_BT601;
+  }
+}
+
 gboolean
 gst_ae_filter_map_frame (GstVideoFrame * vframe, AeFrame * out)
 {
@@ -729,8 +743,7 @@ gst_ae_filter_map_frame (GstVideoFrame * vframe, AeFrame * out)
     .height = GST_VIDEO_INFO_HEIGHT (info),
     .data = GST_VIDEO_FRAME_PLANE_DATA (vframe, 0),
     .stride = GST_VIDEO_FRAME_PLANE_STRIDE (vframe, 0),
-    .matrix = info->colorimetry.matrix == GST_VIDEO_COLOR_MATRIX_BT709 ?
-        AE_MATRIX_BT709 : AE_MATRIX_BT601,
+    .matrix = gst_ae_filter_matrix (info->colorimetry.matrix),
     .full_range = info->colorimetry.range == GST_VIDEO_COLOR_RANGE_0_255,
   };
   /* *INDENT-ON* */

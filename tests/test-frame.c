@@ -120,22 +120,33 @@ format_offsets (AeFrameFormat fmt, int off[4])
     off[0] = off[1] = off[2] = 0;
 }
 
+static const char *const matrix_names[AE_N_MATRICES] =
+    { "bt601", "bt709", "bt2020" };
+
+/* The standards' Kr, Kg, Kb, written out here, not taken from the code
+ * under test. */
+static const double matrix_k[AE_N_MATRICES][3] = {
+  [AE_MATRIX_BT601] = {0.299, 0.587, 0.114},
+  [AE_MATRIX_BT709] = {0.2126, 0.7152, 0.0722},
+  [AE_MATRIX_BT2020] = {0.2627, 0.6780, 0.0593},
+};
+
 static double
 kr_of (AeMatrix m)
 {
-  return m == AE_MATRIX_BT709 ? 0.2126 : 0.299;
+  return matrix_k[m][0];
 }
 
 static double
 kg_of (AeMatrix m)
 {
-  return m == AE_MATRIX_BT709 ? 0.7152 : 0.587;
+  return matrix_k[m][1];
 }
 
 static double
 kb_of (AeMatrix m)
 {
-  return m == AE_MATRIX_BT709 ? 0.0722 : 0.114;
+  return matrix_k[m][2];
 }
 
 /* ------------------------------------------------------------------ */
@@ -160,7 +171,7 @@ test_round_trip (gconstpointer data)
   format_offsets (fc->format, off);
 
   for (guint s = 0; s < G_N_ELEMENTS (sizes); s++)
-    for (int m = 0; m < 2; m++) {
+    for (int m = 0; m < AE_N_MATRICES; m++) {
       int w = sizes[s][0], h = sizes[s][1];
       TFrame in, out;
       tframe_init (&in, fc->format, w, h, m);
@@ -182,7 +193,7 @@ test_round_trip (gconstpointer data)
           || fc->color == AE_COLOR_RGB;
       g_test_message ("%s %s %dx%d %s: max byte difference %d",
           ae_frame_format_name (fc->format), ae_color_name (fc->color), w, h,
-          m ? "BT.709" : "BT.601", d);
+          matrix_names[m], d);
       g_assert_cmpint (d, <=, exact ? 0 : 1);
       /* alpha (or x) bytes are copied exactly */
       if (off[3] >= 0)
@@ -277,20 +288,21 @@ test_luma_matrix (void)
 {
   static const struct {
     guint8 r, g, b;
-    double y601, y709;          /* x 255, by hand */
+    double y[AE_N_MATRICES];    /* BT.601, 709, 2020; x 255, by hand */
   } pixels[] = {
-    {255, 0, 0, 76.245, 54.213},
-    {0, 255, 0, 149.685, 182.376},
-    {0, 0, 255, 29.07, 18.411},
-    {255, 255, 255, 255, 255},
-    {0, 0, 0, 0, 0},
-    /* 2.99 + 117.4 + 3.42; 2.126 + 143.04 + 2.166 */
-    {10, 200, 30, 123.81, 147.332},
-    /* 38.272 + 37.568 + 3.648; 27.2128 + 45.7728 + 2.3104 */
-    {128, 64, 32, 79.488, 75.296},
+    {255, 0, 0, {76.245, 54.213, 66.9885}},
+    {0, 255, 0, {149.685, 182.376, 172.89}},
+    {0, 0, 255, {29.07, 18.411, 15.1215}},
+    {255, 255, 255, {255, 255, 255}},
+    {0, 0, 0, {0, 0, 0}},
+    /* 2.99 + 117.4 + 3.42; 2.126 + 143.04 + 2.166; 2.627 + 135.6 + 1.779 */
+    {10, 200, 30, {123.81, 147.332, 140.006}},
+    /* 38.272 + 37.568 + 3.648; 27.2128 + 45.7728 + 2.3104;
+     * 33.6256 + 43.392 + 1.8976 */
+    {128, 64, 32, {79.488, 75.296, 78.9152}},
   };
   for (int fmt = AE_FRAME_RGB; fmt < N_PACKED_FORMATS; fmt++)
-    for (int m = 0; m < 2; m++) {
+    for (int m = 0; m < AE_N_MATRICES; m++) {
       int off[4];
       TFrame t;
       format_offsets (fmt, off);
@@ -306,7 +318,7 @@ test_luma_matrix (void)
       float y[G_N_ELEMENTS (pixels)];
       ae_frame_read (&t.f, AE_COLOR_LUMA, 0, 0, G_N_ELEMENTS (pixels), 1, y);
       for (guint i = 0; i < G_N_ELEMENTS (pixels); i++) {
-        double want = (m ? pixels[i].y709 : pixels[i].y601) / 255.0;
+        double want = pixels[i].y[m] / 255.0;
         g_assert_cmpfloat (fabs (y[i] - want), <=, 1e-6);
       }
       /* rgb reads give the channels in R, G, B order */
@@ -346,7 +358,7 @@ test_luma_matrix (void)
 static void
 test_luma_write (void)
 {
-  for (int m = 0; m < 2; m++) {
+  for (int m = 0; m < AE_N_MATRICES; m++) {
     TFrame in, out;
     tframe_init (&in, AE_FRAME_RGB, 1, 1, m);
     tframe_init (&out, AE_FRAME_RGB, 1, 1, m);
@@ -514,7 +526,7 @@ test_superres_chroma (gconstpointer data)
   format_offsets (fmt, off);
 
   for (int scale = 2; scale <= 3; scale++)
-    for (int m = 0; m < 2; m++) {
+    for (int m = 0; m < AE_N_MATRICES; m++) {
       const int w = 7, h = 5, ow = w * scale, oh = h * scale;
       TFrame in, out;
       tframe_init (&in, fmt, w, h, m);
@@ -1099,16 +1111,16 @@ main (int argc, char **argv)
   g_test_add_func ("/frame/rgb-bytes", test_rgb_bytes);
   g_test_add_func ("/frame/yuv-nan", test_yuv_nan);
   g_test_add_func ("/engine/identity", test_engine_identity);
-  static YuvCase yuv[3][2][2];
+  static YuvCase yuv[3][2][AE_N_MATRICES];
   static const AeFrameFormat yuv_formats[] =
       { AE_FRAME_I420, AE_FRAME_NV12, AE_FRAME_Y444 };
   for (int f = 0; f < 3; f++)
     for (int full = 0; full < 2; full++)
-      for (int mx = 0; mx < 2; mx++) {
+      for (int mx = 0; mx < AE_N_MATRICES; mx++) {
         yuv[f][full][mx] = (YuvCase) { yuv_formats[f], full, mx };
         const char *name = ae_frame_format_name (yuv_formats[f]);
         const char *range = full ? "full" : "limited";
-        const char *matrix = mx ? "bt709" : "bt601";
+        const char *matrix = matrix_names[mx];
         g_autofree char *p1 = g_strdup_printf ("/frame/yuv-read/%s/%s/%s",
             name, range, matrix);
         g_autofree char *p2 = g_strdup_printf ("/frame/yuv-write/%s/%s/%s",

@@ -1062,16 +1062,24 @@ test_rgb_model_on_yuv (void)
       keep);
   g_autofree char *grey = write_rgb_model ("rgb-red-grey.safetensors", red);
   static const char *yuv[] = { "I420", "NV12", "Y444" };
+  static const struct {
+    GstVideoColorMatrix matrix;
+    const char *name;
+    double kr;
+  } matrices[] = {
+    {GST_VIDEO_COLOR_MATRIX_BT601, "BT.601", 0.299},
+    {GST_VIDEO_COLOR_MATRIX_BT709, "BT.709", 0.2126},
+    {GST_VIDEO_COLOR_MATRIX_BT2020, "BT.2020", 0.2627},
+  };
 
   for (gsize f = 0; f < G_N_ELEMENTS (yuv); f++)
     for (int full = 0; full < 2; full++)
-      for (int bt709 = 0; bt709 < 2; bt709++) {
+      for (guint m = 0; m < G_N_ELEMENTS (matrices); m++) {
         GstVideoInfo info;
         video_info (&info, yuv[f], 37, 21);
         info.colorimetry.range = full ? GST_VIDEO_COLOR_RANGE_0_255 :
             GST_VIDEO_COLOR_RANGE_16_235;
-        info.colorimetry.matrix = bt709 ? GST_VIDEO_COLOR_MATRIX_BT709 :
-            GST_VIDEO_COLOR_MATRIX_BT601;
+        info.colorimetry.matrix = matrices[m].matrix;
 
         GstBuffer *in = smooth_buffer (&info);
         GstHarness *h = harness_new ("aedenoise", &info, "model", identity,
@@ -1099,7 +1107,7 @@ test_rgb_model_on_yuv (void)
                       TRUE)) ? 100 : 170;
           }
         gst_video_frame_unmap (&fr);
-        double kr = bt709 ? 0.2126 : 0.299;
+        double kr = matrices[m].kr;
         double yo = full ? 0 : 16, ys = full ? 255 : 219, cs = full ? 255 : 224;
         double r = CLAMP ((120 - yo) / ys + 2 * (1 - kr) * (170 - 128) / cs,
             0.0, 1.0);
@@ -1112,7 +1120,7 @@ test_rgb_model_on_yuv (void)
           const guint8 *v = GST_VIDEO_FRAME_COMP_DATA (&fr, c);
           if (abs (v[0] - want[c]) > 1)
             g_error ("%s %s %s: component %u is %d, want %d", yuv[f],
-                full ? "full" : "limited", bt709 ? "BT.709" : "BT.601", c,
+                full ? "full" : "limited", matrices[m].name, c,
                 v[0], want[c]);
         }
         gst_video_frame_unmap (&fr);

@@ -374,6 +374,48 @@ test_frame (gconstpointer data)
   frame_clear (&got);
 }
 
+/* One plan, the same RGB frame with each matrix in turn, and back to the
+ * first: each run uses its own Y' weights (the recorded commands depend
+ * on the matrix), as the CPU does. */
+static void
+test_frame_matrix (void)
+{
+  if (!need_device ())
+    return;
+  g_autoptr (AeModel) m = fixture_model ("unet");
+  g_autoptr (AeEngine) cpu = engine ("cpu", FALSE);
+  g_autoptr (AeEngine) vk = engine ("vulkan", FALSE);
+  AePlanParams pp = {.width = 17,.height = 9 };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AePlan) p = ae_plan_new (vk, m, &pp, &error);
+  g_assert_no_error (error);
+  const AeMatrix order[] = { AE_MATRIX_BT601, AE_MATRIX_BT2020,
+    AE_MATRIX_BT709, AE_MATRIX_BT601
+  };
+  Frame in, want, got, first;
+  frame_init (&in, AE_FRAME_BGRX, 17, 9, 21);
+  frame_init (&want, AE_FRAME_BGRX, 17, 9, 22);
+  frame_init (&got, AE_FRAME_BGRX, 17, 9, 23);
+  frame_init (&first, AE_FRAME_BGRX, 17, 9, 24);
+  for (guint i = 0; i < G_N_ELEMENTS (order); i++) {
+    in.f.matrix = want.f.matrix = got.f.matrix = order[i];
+    run_frame (cpu, m, &in.f, &want.f, 0);
+    g_assert_true (ae_plan_run (p, &in.f, &got.f, &error));
+    g_assert_no_error (error);
+    g_assert_cmpint (max_byte_diff (&got.f, &want.f), <=, 1);
+    if (i == 0)
+      memcpy (first.y, got.y, got.f.stride * got.f.height);
+    else if (order[i] != order[0])
+      g_assert_cmpint (max_byte_diff (&got.f, &first.f), >, 1);
+    else
+      g_assert_cmpint (max_byte_diff (&got.f, &first.f), ==, 0);
+  }
+  frame_clear (&in);
+  frame_clear (&want);
+  frame_clear (&got);
+  frame_clear (&first);
+}
+
 /* tiled == untiled on the device, bit for bit on floats */
 static void
 test_tiled (void)
@@ -755,6 +797,7 @@ main (int argc, char **argv)
         fc->tile ? "-tiled" : "");
     g_test_add_data_func (path, fc, test_frame);
   }
+  g_test_add_func ("/vulkan/frame-matrix", test_frame_matrix);
   g_test_add_func ("/vulkan/tiled", test_tiled);
   g_test_add_func ("/vulkan/in-flight", test_in_flight);
   g_test_add_func ("/vulkan/devices", test_devices);

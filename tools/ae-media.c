@@ -355,8 +355,9 @@ ae_media_reader_get_luma_matrix (AeMediaReader *r, AeMatrix fallback)
 {
   switch (ae_media_reader_get_source_matrix (r)) {
     case GST_VIDEO_COLOR_MATRIX_BT709:
-    case GST_VIDEO_COLOR_MATRIX_BT2020:
       return AE_MATRIX_BT709;
+    case GST_VIDEO_COLOR_MATRIX_BT2020:
+      return AE_MATRIX_BT2020;
     case GST_VIDEO_COLOR_MATRIX_UNKNOWN:
       return fallback;
     default:

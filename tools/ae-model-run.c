@@ -22,6 +22,7 @@ typedef enum {
   MATRIX_AUTO,
   MATRIX_BT601,
   MATRIX_BT709,
+  MATRIX_BT2020,
 } MatrixChoice;
 
 typedef struct {
@@ -63,6 +64,8 @@ parse_matrix (const char *s, MatrixChoice *out)
     *out = MATRIX_BT601;
   else if (g_str_equal (s, "bt709") || g_str_equal (s, "709"))
     *out = MATRIX_BT709;
+  else if (g_str_equal (s, "bt2020") || g_str_equal (s, "2020"))
+    *out = MATRIX_BT2020;
   else
     return FALSE;
   return TRUE;
@@ -97,6 +100,8 @@ choose_matrix (const Run *r, int height)
       return AE_MATRIX_BT601;
     case MATRIX_BT709:
       return AE_MATRIX_BT709;
+    case MATRIX_BT2020:
+      return AE_MATRIX_BT2020;
     default:
       break;
   }
@@ -382,7 +387,7 @@ ae_cmd_run (int argc, char **argv)
         "Tile side in pixels (0: automatic, -1: never tile)", "N"},
     {"matrix", 'm', 0, G_OPTION_ARG_STRING, &matrix,
         "Luma weights for luma models on colour input: auto (default: the "
-          "source's YUV matrix), bt601, bt709", "M"},
+          "source's YUV matrix), bt601, bt709, bt2020", "M"},
     {"quiet", 'q', 0, G_OPTION_ARG_NONE, &r.quiet,
         "No progress or notes on stderr", NULL},
     {NULL}
@@ -410,8 +415,8 @@ ae_cmd_run (int argc, char **argv)
     return AE_EXIT_USAGE;
   }
   if (!parse_matrix (matrix, &r.matrix)) {
-    g_printerr ("%s: --matrix must be auto, bt601 or bt709, not '%s'\n",
-        g_get_prgname (), matrix);
+    g_printerr ("%s: --matrix must be auto, bt601, bt709 or bt2020, "
+        "not '%s'\n", g_get_prgname (), matrix);
     return AE_EXIT_USAGE;
   }
   if (same_file (argv[2], argv[3])) {

@@ -700,9 +700,8 @@ conversion_push (const AeBackendPlan *bp, const AeTile *t, const AeFrame *f,
     return;
   }
   const int bpp = formats[f->format].bpp;
-  const float kr = f->matrix == AE_MATRIX_BT709 ? 0.2126f : 0.299f;
-  const float kg = f->matrix == AE_MATRIX_BT709 ? 0.7152f : 0.587f;
-  const float kb = f->matrix == AE_MATRIX_BT709 ? 0.0722f : 0.114f;
+  float k[3];
+  ae_matrix_weights (f->matrix, k);
   in->b[0] = bp->width;
   in->b[1] = bp->height;
   in->b[2] = pitch_words (bp->width, bpp);
@@ -723,9 +722,9 @@ conversion_push (const AeBackendPlan *bp, const AeTile *t, const AeFrame *f,
   out->e[1] = bp->height;
   out->e[2] = in->b[2];
   out->e[3] = C;
-  in->f[0] = out->f[0] = kr;
-  in->f[1] = out->f[1] = kg;
-  in->f[2] = out->f[2] = kb;
+  in->f[0] = out->f[0] = k[0];
+  in->f[1] = out->f[1] = k[1];
+  in->f[2] = out->f[2] = k[2];
   *in_n = (gint64) t->iw * t->ih;
   *out_n = (gint64) (((x1 * bpp + 3) >> 2) - ((x0 * bpp) >> 2)) * (y1 - y0);
 }
@@ -843,7 +842,8 @@ vk_submit (AeBackendPlan *bp, int slot, const AeBackendIo *io,
       || !io_init (bp->d, &sl->out[kind], out_size, error))
     return FALSE;
   /* the frame's kind: tensor, or format and matrix */
-  int key = kind == KIND_FRAME ? 2 + io->in->format * 2 + io->in->matrix : 0;
+  int key = kind == KIND_FRAME ?
+      1 + io->in->format * AE_N_MATRICES + io->in->matrix : 0;
   if (!sl->recorded || sl->key != key) {
     sl->recorded = FALSE;
     if (!record (bp, sl, kind, io->in, error))
