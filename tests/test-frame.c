@@ -632,6 +632,27 @@ run_frame (AePlan *p, const AeFrame *in, AeFrame *out)
   g_assert_no_error (error);
 }
 
+/* An untiled 32768x32768 frame through a x2 model makes a conv at 65536x65536
+ * pixels, beyond the CPU kernels' int pixel counts: a clear error before
+ * any allocation, not an overflow. */
+static void
+test_engine_too_many_pixels (void)
+{
+  g_autoptr (AeModel) m = load_model ("bilinear");
+  g_autoptr (AeEngine) e = new_engine ();
+  AePlanParams pp = {.width = 32768,.height = 32768,.tile_size = -1 };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AePlan) p = ae_plan_new (e, m, &pp, &error);
+  g_assert_null (p);
+  g_assert_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_UNSUPPORTED);
+  g_assert_nonnull (strstr (error->message, "smaller tile-size"));
+  /* tiled, the same frame plans */
+  pp.tile_size = 0;
+  g_clear_error (&error);
+  g_autoptr (AePlan) tiled = ae_plan_new (e, m, &pp, &error);
+  g_assert_no_error (error);
+}
+
 /* identity.safetensors (1x1 conv, weight 1, bias 0) returns its input. */
 static void
 test_engine_identity (void)
@@ -1111,6 +1132,7 @@ main (int argc, char **argv)
   g_test_add_func ("/frame/rgb-bytes", test_rgb_bytes);
   g_test_add_func ("/frame/yuv-nan", test_yuv_nan);
   g_test_add_func ("/engine/identity", test_engine_identity);
+  g_test_add_func ("/engine/too-many-pixels", test_engine_too_many_pixels);
   static YuvCase yuv[3][2][AE_N_MATRICES];
   static const AeFrameFormat yuv_formats[] =
       { AE_FRAME_I420, AE_FRAME_NV12, AE_FRAME_Y444 };

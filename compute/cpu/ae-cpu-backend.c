@@ -79,6 +79,15 @@ cpu_plan_new (AeModel *m, AeParallel *pool, int max_w, int max_h,
   bp->buffer_of = g_new0 (int, n);
   if (!ae_graph_infer_shapes (g, max_w, max_h, bp->shapes, error))
     goto error;
+  /* the kernels count a tensor's pixels in an int */
+  for (int i = 0; i < n; i++)
+    if ((gint64) bp->shapes[i].h * bp->shapes[i].w > G_MAXINT) {
+      g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_UNSUPPORTED,
+          "a %dx%d tile makes node %d %dx%d, over the CPU's 2^31 pixels "
+          "per tensor; use a smaller tile-size", max_w, max_h, i,
+          bp->shapes[i].w, bp->shapes[i].h);
+      goto error;
+    }
 
   sizes = ae_backend_assign_buffers (g, bp->shapes, bp->buffer_of);
   for (int i = 0; i < n; i++) {
