@@ -23,7 +23,10 @@ measured: luma (the default) or rgb.
             --nlmeans-pr, a coarse grid of s scaled by sigma and p, then
             --refine rounds of bisection around the best s; the (p, r, s)
             with the best mean PSNR wins;
-  hqdn3d    ffmpeg's hqdn3d, its luma_spatial tuned the same way.
+  hqdn3d    ffmpeg's hqdn3d, its luma_spatial tuned the same way;
+  BM3D      with --bm3d (luma, sigma <= 40): bench/bm3d.py, our NumPy
+            implementation of BM3D with its published parameters, given
+            the true sigma (the issue's quality bar for denoise-luma).
 
 In rgb mode the ffmpeg filters run as users run them on colour video:
 `format=yuv444p,FILTER,format=gbrp` (ffmpeg's default conversion: BT.601,
@@ -59,13 +62,14 @@ in, 8-bit out, as ffmpeg's, in memory). The machine is shared: the load
 average is printed with the results.
 
 Needs: ffmpeg (scripts/deps.sh --bench), gst-launch-1.0, a build of this
-project (ae-model and the aenoise element). Python 3 standard library only.
+project (ae-model and the aenoise element). Python 3 standard library only;
+--bm3d also needs NumPy and PyWavelets (scripts/deps.sh --bench).
 
 Usage:
   bench/bench-denoise-quality.py [FOLDER] [--color luma|rgb] [-m MODEL]...
       [-s SIGMAS] [-b BUILD_DIR] [--nlmeans-pr 7:15,5:10] [--refine 2]
       [--jobs 2] [--threads 2] [--speed-frames 3] [--no-speed]
-      [--per-image] [--work DIR]
+      [--per-image] [--bm3d] [--work DIR]
 FOLDER defaults to /work/train/val; models default to the shipped
 models/denoise-luma-fast.safetensors and models/denoise-luma.safetensors,
 with --color rgb to models/denoise-rgb-fast.safetensors and
@@ -122,6 +126,8 @@ HQDN3D_RANGE = (0.1, 1000.0)
 SPEED_SIZE = (1920, 1080)
 SPEED_SIGMA = 25
 SPEED_REPS = 3
+BM3D = os.path.join(ROOT, "bench", "bm3d.py")
+BM3D_MAX_SIGMA = 40
 
 
 class BenchError(Exception):
@@ -404,6 +410,12 @@ class Bench:
                 env=self.env)
         return produce
 
+    def bm3d_produce(self, sigma):
+        def produce(i, out):
+            run([sys.executable, BM3D, "--sigma", "%g" % sigma,
+                 self.noisy(sigma, i), out])
+        return produce
+
     # ---- speed ------------------------------------------------------------
 
     def speed_frame(self):
@@ -573,6 +585,11 @@ def main():
                     help="skip the speed measurements")
     ap.add_argument("--per-image", action="store_true",
                     help="also print every image's PSNR")
+    ap.add_argument("--bm3d", action="store_true",
+                    help="also score BM3D (bench/bm3d.py, given the true "
+                    "sigma; luma, sigma <= %d; no speed figure: it is a "
+                    "NumPy reference, not a tuned implementation)" %
+                    BM3D_MAX_SIGMA)
     ap.add_argument("--work", help="keep the images in DIR (default: a "
                     "temporary folder, removed at the end)")
     args = ap.parse_args()
@@ -580,6 +597,8 @@ def main():
             args.speed_frames < 1:
         ap.error("--jobs, --threads and --speed-frames must be 1 or more, "
                  "--refine 0 or more")
+    if args.bm3d and args.color != "luma":
+        ap.error("--bm3d measures luma only")
     if not os.path.isdir(args.folder):
         ap.error("%s is not a folder" % args.folder)
 
@@ -657,7 +676,7 @@ def report(bench, models):
                   color.pre, color.fmt, color.png_fmt, color.s_scale))
     print()
 
-    rows, tuning, best = [], [], {}
+    rows, tuning, best, vs_bm3d = [], [], {}, []
     per_image = {}
     max_gap = 0.0
     for sigma in args.sigmas:
@@ -688,11 +707,19 @@ def report(bench, models):
                "%g" % hq_x + ("" if hq_c is None else ":%g" % hq_c)]
         per_image[sigma] = [("noisy", noisy), ("nlmeans", nl_scores),
                             ("hqdn3d", hq_scores)]
+        bm = None
+        if args.bm3d and sigma <= BM3D_MAX_SIGMA:
+            bm = bench.score(sigma, bench.bm3d_produce(sigma), "bm3d")
+            per_image[sigma].append(("bm3d", bm))
+            vs_bm3d.append(["%g" % sigma, pair(bm)])
         for name, path in models:
             sc = bench.score(sigma, bench.model_produce(sigma, path), name)
             gain = mean([p for p, _ in sc]) - mean([p for p, _ in nl_scores])
             row += [pair(sc), "%+.2f" % gain]
             per_image[sigma].append((name, sc))
+            if bm:
+                vs_bm3d[-1].append("%+.2f" % (mean([p for p, _ in sc]) -
+                                              mean([p for p, _ in bm])))
         rows.append(row)
         tuning.append(["%g" % sigma] + [
             "s=%g: %.2f (%d tried)" % (nl_best[c][0], nl_best[c][1],
@@ -721,6 +748,12 @@ def report(bench, models):
     print("Search PSNR (ffmpeg psnr) and ae-model compare differ by at most "
           "%.3f dB on the chosen settings." % max_gap)
     print()
+    if vs_bm3d:
+        print("## BM3D (bench/bm3d.py, true sigma given): PSNR dB / SSIM, "
+              "and each model's PSNR minus BM3D's")
+        print()
+        table(["sigma", "BM3D"] + ["%s vs BM3D dB" % n for n, _ in models],
+              vs_bm3d)
     print("## nlmeans: best s per (p, r), mean PSNR dB (search)")
     print()
     table(["sigma"] + ["p=%d r=%d" % c for c in args.nlmeans_pr], tuning)

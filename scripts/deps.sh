@@ -5,7 +5,8 @@
 #            (lavapipe, mesa-vulkan-drivers), the Khronos validation layer,
 #            and NumPy for models/deepen-model.py
 #   --bench  PyTorch and NumPy for bench/bench-cpu.py and the fixture scripts;
-#            opencv-doc (vtest.avi) and ffmpeg for bench/bench-elements.sh
+#            opencv-doc (vtest.avi) and ffmpeg for bench/bench-elements.sh;
+#            PyWavelets for bench/bm3d.py
 #   --demo   opencv-doc (vtest.avi) for scripts/demo.sh
 # vtest.avi is DivX 3, which only gstreamer1.0-libav decodes.
 set -euo pipefail
@@ -21,7 +22,7 @@ if [ "${1:-}" = "--test" ]; then
   pkgs+=(mesa-vulkan-drivers vulkan-validationlayers python3-numpy)
 fi
 if [ "${1:-}" = "--bench" ]; then
-  pkgs+=(python3-numpy python3-torch)
+  pkgs+=(python3-numpy python3-torch python3-pywt)
 fi
 # the element demo and benchmark: vtest.avi (opencv-doc), ffmpeg's filters
 if [ "${1:-}" = "--bench" ] || [ "${1:-}" = "--demo" ]; then
