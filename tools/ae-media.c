@@ -355,6 +355,7 @@ ae_media_reader_get_luma_matrix (AeMediaReader *r, AeMatrix fallback)
 {
   switch (ae_media_reader_get_source_matrix (r)) {
     case GST_VIDEO_COLOR_MATRIX_BT709:
+    case GST_VIDEO_COLOR_MATRIX_SMPTE240M:    /* within 0.015 of BT.709 */
       return AE_MATRIX_BT709;
     case GST_VIDEO_COLOR_MATRIX_BT2020:
       return AE_MATRIX_BT2020;
