@@ -1,5 +1,6 @@
 #include "ae-anomaly.h"
 #include "ae-error.h"
+#include "ae-json.h"
 
 #include <json-glib/json-glib.h>
 #include <math.h>
@@ -848,7 +849,7 @@ ae_anomaly_calibration_to_json (const AeAnomalyCalibration *cal)
   json_builder_end_object (b);
 
   g_autoptr (JsonNode) root = json_builder_get_root (b);
-  return json_to_string (root, FALSE);
+  return ae_json_to_string (root, FALSE);
 }
 
 static gboolean
@@ -1002,24 +1003,15 @@ gboolean
 ae_anomaly_calibration_from_json (const char *json, AeAnomalyCalibration *cal,
     GError **error)
 {
-  g_autoptr (JsonParser) parser = json_parser_new ();
-  g_autoptr (GError) local = NULL;
   double mean, std, threshold;
 
   g_return_val_if_fail (json != NULL && cal != NULL, FALSE);
 
-  if (!json_parser_load_from_data (parser, json, -1, &local)) {
-    g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_INVALID_MODEL,
-        "anomaly calibration is not valid JSON: %s", local->message);
+  g_autoptr (JsonParser) parser = ae_json_parse_object (json, -1, NULL,
+      "'anomaly'", error);
+  if (!parser)
     return FALSE;
-  }
-  JsonNode *root = json_parser_get_root (parser);
-  if (!root || !JSON_NODE_HOLDS_OBJECT (root)) {
-    g_set_error_literal (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_INVALID_MODEL,
-        "'anomaly' must be an object");
-    return FALSE;
-  }
-  JsonObject *o = json_node_get_object (root);
+  JsonObject *o = json_node_get_object (json_parser_get_root (parser));
   if (!get_number (o, "mean", "", &mean, error)
       || !get_number (o, "std", "", &std, error)
       || !get_number (o, "threshold", "", &threshold, error))

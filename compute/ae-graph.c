@@ -1,6 +1,7 @@
 #include "ae-graph.h"
 #include "ae-anomaly.h"
 #include "ae-error.h"
+#include "ae-json.h"
 
 #include <json-glib/json-glib.h>
 #include <math.h>
@@ -474,7 +475,7 @@ parse_meta (AeGraph *g, JsonObject *root, const char *what, GError **error)
   JsonNode *an = json_object_get_member (root, "anomaly");
   if (an) {
     g_autoptr (GError) local = NULL;
-    g_autofree char *text = json_to_string (an, FALSE);
+    g_autofree char *text = ae_json_to_string (an, FALSE);
     if (!ae_anomaly_calibration_from_json (text, &g->anomaly, &local)) {
       ae_set_model_error (error, what, "%s", local->message);
       return FALSE;
@@ -552,20 +553,12 @@ describe_cycle (int n, int (*inputs)[AE_NODE_MAX_INPUTS], const int *n_inputs,
 AeGraph *
 ae_graph_new_from_json (const char *json, const char *what, GError **error)
 {
-  g_autoptr (JsonParser) parser = json_parser_new ();
-  g_autoptr (GError) jerr = NULL;
   g_autoptr (AeGraph) g = NULL;
-
-  if (!json_parser_load_from_data (parser, json, -1, &jerr)) {
-    ae_set_model_error (error, what, "ae.graph is not valid JSON: %s", jerr->message);
+  g_autoptr (JsonParser) parser = ae_json_parse_object (json, -1, what,
+      "ae.graph", error);
+  if (!parser)
     return NULL;
-  }
-  JsonNode *rootn = json_parser_get_root (parser);
-  if (!rootn || !JSON_NODE_HOLDS_OBJECT (rootn)) {
-    ae_set_model_error (error, what, "ae.graph JSON is not an object");
-    return NULL;
-  }
-  JsonObject *root = json_node_get_object (rootn);
+  JsonObject *root = json_node_get_object (json_parser_get_root (parser));
 
   g = g_new0 (AeGraph, 1);
   g->json = g_strdup (json);

@@ -1,5 +1,6 @@
 #include "ae-safetensors.h"
 #include "ae-error.h"
+#include "ae-json.h"
 #include "ae-half.h"
 
 #include <json-glib/json-glib.h>
@@ -182,16 +183,11 @@ ae_safetensors_parse (GBytes *bytes, const char *what, GError **error)
   }
   gint64 data_len = len - 8 - hlen;
 
-  parser = json_parser_new ();
-  if (!json_parser_load_from_data (parser, (const char *) p + 8, hlen, &jerr)) {
-    ae_set_model_error (error, what, "header is not valid JSON: %s", jerr->message);
+  parser = ae_json_parse_object ((const char *) p + 8, hlen, what, "header",
+      error);
+  if (!parser)
     return NULL;
-  }
   JsonNode *root = json_parser_get_root (parser);
-  if (!root || !JSON_NODE_HOLDS_OBJECT (root)) {
-    ae_set_model_error (error, what, "header JSON is not an object");
-    return NULL;
-  }
 
   st = g_new0 (AeSafetensors, 1);
   st->bytes = g_bytes_ref (bytes);
@@ -399,11 +395,9 @@ ae_safetensors_serialize (const AeTensorOut *tensors, guint n_tensors,
   }
   json_builder_end_object (b);
 
-  g_autoptr (JsonGenerator) gen = json_generator_new ();
   g_autoptr (JsonNode) root = json_builder_get_root (b);
-  json_generator_set_root (gen, root);
-  gsize hlen;
-  g_autofree char *header = json_generator_to_data (gen, &hlen);
+  g_autofree char *header = ae_json_to_string (root, FALSE);
+  gsize hlen = strlen (header);
 
   /* pad with spaces so the data section starts 8-byte aligned */
   gsize padded = (hlen + 7) & ~(gsize) 7;

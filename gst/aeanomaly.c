@@ -57,6 +57,7 @@
 #include "aeanomaly.h"
 #include "gstaeanomalymeta.h"
 #include "ae-anomaly.h"
+#include "ae-json.h"
 
 #include <errno.h>
 #include <math.h>
@@ -514,7 +515,7 @@ gst_ae_anomaly_write_event (GstAeAnomaly * self, GstClockTime end_pts,
   json_builder_end_object (b);
 
   g_autoptr (JsonNode) root = json_builder_get_root (b);
-  g_autofree gchar *line = json_to_string (root, FALSE);
+  g_autofree gchar *line = ae_json_to_string (root, FALSE);
   if (fprintf (self->events_file, "%s\n", line) < 0
       || fflush (self->events_file) != 0)
     GST_ELEMENT_WARNING (self, RESOURCE, WRITE,

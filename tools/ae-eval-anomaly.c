@@ -2,6 +2,7 @@
 #include "ae-eval-anomaly.h"
 #include "ae-anomaly.h"
 #include "ae-engine.h"
+#include "ae-json.h"
 #include "ae-media.h"
 #include "ae-table.h"
 #include "ae-tool.h"
@@ -301,7 +302,7 @@ print_json (AeModel *model, const char *clip, const char *backend,
   json_builder_end_object (b);
 
   g_autoptr (JsonNode) root = json_builder_get_root (b);
-  g_autofree char *text = json_to_string (root, TRUE);
+  g_autofree char *text = ae_json_to_string (root, TRUE);
   printf ("%s\n", text);
 }
 

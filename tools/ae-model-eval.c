@@ -17,6 +17,7 @@
 #include "ae-dataset.h"
 #include "ae-degrade.h"
 #include "ae-engine.h"
+#include "ae-json.h"
 #include "ae-metrics.h"
 #include "ae-table.h"
 #include "ae-eval-anomaly.h"
@@ -234,11 +235,8 @@ add_score_json (JsonBuilder *b, const char *name, Score s)
 static void
 print_json (JsonBuilder *b)
 {
-  g_autoptr (JsonGenerator) gen = json_generator_new ();
   g_autoptr (JsonNode) root = json_builder_get_root (b);
-  json_generator_set_root (gen, root);
-  json_generator_set_pretty (gen, TRUE);
-  g_autofree char *text = json_generator_to_data (gen, NULL);
+  g_autofree char *text = ae_json_to_string (root, TRUE);
   printf ("%s\n", text);
 }
 

@@ -1,5 +1,6 @@
 /* ae-model info: what a model file holds and what it costs. */
 #include "ae-anomaly.h"
+#include "ae-json.h"
 #include "ae-tool.h"
 #include "ae-table.h"
 
@@ -283,7 +284,7 @@ print_text (const Info *info)
       else if (type == G_TYPE_DOUBLE)     /* 26.35, not 26.350000000000001 */
         text = g_strdup_printf ("%g", json_node_get_double (v));
       else
-        text = json_to_string (v, FALSE);
+        text = ae_json_to_string (v, FALSE);
       printf ("  %s: %s\n", (const char *) l->data, text);
     }
   }
@@ -436,10 +437,7 @@ print_json (const Info *info)
   json_builder_end_object (b);
 
   g_autoptr (JsonNode) root = json_builder_get_root (b);
-  g_autoptr (JsonGenerator) gen = json_generator_new ();
-  json_generator_set_pretty (gen, TRUE);
-  json_generator_set_root (gen, root);
-  g_autofree char *text = json_generator_to_data (gen, NULL);
+  g_autofree char *text = ae_json_to_string (root, TRUE);
   printf ("%s\n", text);
 }
 

@@ -13,6 +13,7 @@
 #include "ae-batch.h"
 #include "ae-checkpoint.h"
 #include "ae-engine.h"
+#include "ae-json.h"
 #include "ae-model-path.h"
 #include "ae-presets.h"
 #include "ae-trainer.h"
@@ -323,9 +324,7 @@ graph_with_records (const char *graph_json, JsonNode *training,
   } else {
     json_object_remove_member (root, "anomaly");
   }
-  g_autoptr (JsonGenerator) gen = json_generator_new ();
-  json_generator_set_root (gen, json_parser_get_root (p));
-  return json_generator_to_data (gen, NULL);
+  return ae_json_to_string (json_parser_get_root (p), FALSE);
 }
 
 /* --init: the run takes a model's network and starts from its weights;
@@ -367,10 +366,13 @@ load_init (Options *o, Setup *s)
   g_autoptr (JsonParser) p = json_parser_new ();
   json_parser_load_from_data (p, ae_graph_get_json (g), -1, NULL);
   JsonObject *root = json_node_get_object (json_parser_get_root (p));
-  JsonObject *record = json_object_has_member (root, "training") ?
-      json_object_get_object_member (root, "training") : NULL;
-  if (record && json_object_has_member (record, "preset"))
-    s->preset = g_strdup (json_object_get_string_member (record, "preset"));
+  JsonNode *rn = json_object_get_member (root, "training");
+  JsonObject *record = rn && JSON_NODE_HOLDS_OBJECT (rn) ?
+      json_node_get_object (rn) : NULL;
+  JsonNode *pn = record ? json_object_get_member (record, "preset") : NULL;
+  if (pn && JSON_NODE_HOLDS_VALUE (pn)
+      && json_node_get_value_type (pn) == G_TYPE_STRING)
+    s->preset = g_strdup (json_node_get_string (pn));
   else
     s->preset = g_path_get_basename (o->init);
   /* the network alone: this run writes its own record and calibration */
@@ -628,10 +630,8 @@ state_json (char **argv, gint64 step, double elapsed, double val_psnr)
   json_builder_set_member_name (b, "cwd");
   json_builder_add_string_value (b, cwd);
   json_builder_end_object (b);
-  g_autoptr (JsonGenerator) gen = json_generator_new ();
   g_autoptr (JsonNode) root = json_builder_get_root (b);
-  json_generator_set_root (gen, root);
-  return json_generator_to_data (gen, NULL);
+  return ae_json_to_string (root, FALSE);
 }
 
 /* The run's own arguments, without --resume and its value, for the
@@ -663,12 +663,11 @@ typedef struct {
 static gboolean
 read_state (const char *json, Resumed *r, GError **error)
 {
-  g_autoptr (JsonParser) p = json_parser_new ();
-  if (!json_parser_load_from_data (p, json, -1, error))
+  g_autoptr (JsonParser) p = ae_json_parse_object (json, -1, NULL,
+      "the checkpoint's run state", error);
+  if (!p)
     return FALSE;
-  JsonNode *root = json_parser_get_root (p);
-  JsonObject *o = JSON_NODE_HOLDS_OBJECT (root) ?
-      json_node_get_object (root) : NULL;
+  JsonObject *o = json_node_get_object (json_parser_get_root (p));
   JsonArray *args = o && json_object_has_member (o, "argv") ?
       json_object_get_array_member (o, "argv") : NULL;
   if (!args || !json_object_has_member (o, "step")) {
