@@ -3,6 +3,7 @@
 #include "ae-json.h"
 #include "ae-half.h"
 
+#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
 
@@ -271,9 +272,13 @@ ae_safetensors_map_file (const char *path, GError **error)
   g_autoptr (GMappedFile) map = NULL;
   g_autoptr (GError) ferr = NULL;
 
-  if (g_file_test (path, G_FILE_TEST_IS_DIR)) {
+  /* opening a FIFO or a device would block, or read forever */
+  GStatBuf st;
+  if (g_stat (path, &st) == 0 && !S_ISREG (st.st_mode)) {
     g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_IO,
-        "%s is a directory, not a model file", path);
+        S_ISDIR (st.st_mode) ? "%s is a directory, not a model file" :
+        "%s is not a regular file (a FIFO or a device?), not a model file",
+        path);
     return NULL;
   }
   map = g_mapped_file_new (path, FALSE, &ferr);

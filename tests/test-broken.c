@@ -10,6 +10,7 @@
 
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 typedef struct {
   char *file;
@@ -317,6 +318,23 @@ test_directory (void)
   g_rmdir (dir);
 }
 
+/* A FIFO (nothing writes to it) would block the open forever. */
+static void
+test_fifo (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("ae-test-XXXXXX", NULL);
+  g_autofree char *fifo = g_build_filename (dir, "m.safetensors", NULL);
+  g_autoptr (GError) error = NULL;
+
+  g_assert_cmpint (mkfifo (fifo, 0600), ==, 0);
+  g_autoptr (AeModel) m = ae_model_load (fifo, &error);
+  g_assert_null (m);
+  g_assert_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_IO);
+  g_assert_nonnull (strstr (error->message, "not a regular file"));
+  g_unlink (fifo);
+  g_rmdir (dir);
+}
+
 /* A tiny file whose graph asks for gigabytes of weights (16 convs of
  * 4096x4096x3x3, 600 MB each, 9 GB in all) but holds no tensors is refused
  * before anything of that size is allocated. */
@@ -460,6 +478,7 @@ main (int argc, char **argv)
   }
   g_test_add_func ("/broken/missing-file", test_missing_file);
   g_test_add_func ("/broken/directory", test_directory);
+  g_test_add_func ("/broken/fifo", test_fifo);
   g_test_add_func ("/broken/empty-file", test_empty_file);
   g_test_add_func ("/broken/graph-messages", test_graph_messages);
   g_test_add_func ("/broken/huge-graph-no-tensors",
