@@ -157,11 +157,15 @@ gst_ae_denoise_get_property (GObject * object, guint prop_id, GValue * value,
 static void
 gst_ae_denoise_before_transform (GstBaseTransform * trans, GstBuffer * buffer)
 {
-  GstClockTime timestamp, stream_time;
+  GstClockTime timestamp = GST_BUFFER_TIMESTAMP (buffer);
 
-  timestamp = GST_BUFFER_TIMESTAMP (buffer);
-  stream_time = gst_segment_to_stream_time (&trans->segment, GST_FORMAT_TIME,
-      timestamp);
+  /* controlled properties follow time; a BYTES segment (raw frames from
+   * filesrc) has none */
+  if (trans->segment.format != GST_FORMAT_TIME
+      || !GST_CLOCK_TIME_IS_VALID (timestamp))
+    return;
+  GstClockTime stream_time = gst_segment_to_stream_time (&trans->segment,
+      GST_FORMAT_TIME, timestamp);
   if (GST_CLOCK_TIME_IS_VALID (stream_time))
     gst_object_sync_values (GST_OBJECT (trans), stream_time);
 }

@@ -150,6 +150,32 @@ push_pull (GstHarness * h, GstBuffer * in)
   return out;
 }
 
+/* Raw frames from filesrc come in a BYTES segment: no stream time to sync
+ * controlled properties to, and no CRITICAL for it (fatal here). */
+static void
+test_bytes_segment (void)
+{
+  g_autofree char *model = model_path ("identity.safetensors");
+  GstVideoInfo info;
+  GstSegment seg;
+  video_info (&info, "I420", 32, 32);
+  GstHarness *h = harness_new ("aedenoise", &info, "model", model,
+      "strength", 0.5, NULL);
+  gst_segment_init (&seg, GST_FORMAT_BYTES);
+  g_assert_true (gst_harness_push_event (h, gst_event_new_segment (&seg)));
+  GstBuffer *in = pattern_buffer (&info, 3);
+  GST_BUFFER_PTS (in) = 0;
+  GstBuffer *out = push_pull (h, in);
+  /* the identity model, half strength: the frame itself */
+  GstMapInfo m;
+  g_assert_true (gst_buffer_map (in, &m, GST_MAP_READ));
+  g_assert_cmpint (gst_buffer_memcmp (out, 0, m.data, m.size), ==, 0);
+  gst_buffer_unmap (in, &m);
+  gst_buffer_unref (in);
+  gst_buffer_unref (out);
+  gst_harness_teardown (h);
+}
+
 static void
 test_identity_formats (void)
 {
@@ -1571,6 +1597,7 @@ main (int argc, char **argv)
   gst_init (&argc, &argv);
 
   g_test_add_func ("/aedenoise/identity-formats", test_identity_formats);
+  g_test_add_func ("/aedenoise/bytes-segment", test_bytes_segment);
   g_test_add_func ("/aedenoise/strength-zero", test_strength_zero);
   g_test_add_func ("/aedenoise/light-equals-engine", test_light_equals_engine);
   g_test_add_func ("/aedenoise/strength-blend", test_strength_blend);
