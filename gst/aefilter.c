@@ -170,7 +170,9 @@ gst_ae_filter_class_init (GstAeFilterClass * klass)
   g_object_class_install_property (gobject_class, PROP_TILE_SIZE,
       g_param_spec_int ("tile-size", "Tile size",
           "Side of the square tiles large frames are cut into, in input "
-          "pixels (0 = automatic, -1 = never tile); the result is the same",
+          "pixels (0 = automatic, -1 = never tile); the result is the same, "
+          "but tiles under twice the model's halo (ae-model info) cost "
+          "several times the time",
           -1, G_MAXINT, DEFAULT_TILE_SIZE,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
@@ -810,6 +812,15 @@ gst_ae_filter_set_info (GstVideoFilter * filter, GstCaps * incaps,
   gst_ae_filter_update_held (self);
   GST_DEBUG_OBJECT (self, "planned %dx%d: tile %d, %d tiles", width, height,
       ae_plan_get_tile_size (priv->plan), ae_plan_get_n_tiles (priv->plan));
+  /* each tile computes its halo again: small tiles multiply the work */
+  int halo = ae_graph_get_halo (ae_model_get_graph (priv->model));
+  int tile = ae_plan_get_tile_size (priv->plan);
+  if (ae_plan_get_n_tiles (priv->plan) > 1 && tile < 2 * halo) {
+    double side = 1.0 + 2.0 * halo / tile;
+    GST_WARNING_OBJECT (self, "tile-size %d is under twice the model's halo "
+        "(%d pixels): each tile computes %.0fx its own area; 0 picks a "
+        "size", tile, halo, side * side);
+  }
   return TRUE;
 }
 
