@@ -26,6 +26,10 @@ check_shape (const char *s, gsize len, gsize i)
     if (c == '\0')
       return g_strdup_printf ("a NUL byte at offset %" G_GSIZE_FORMAT, i);
     if (in_string) {
+      /* a NUL in a string would cut its C copy short, silently */
+      if (c == '\\' && len - i >= 6 && !memcmp (s + i + 1, "u0000", 5))
+        return g_strdup_printf ("a \\u0000 (NUL) in a string at offset %"
+            G_GSIZE_FORMAT, i);
       if (c == '\\')
         i++;
       else if (c == '"')

@@ -3,8 +3,9 @@
  *
  * Reading: json-glib recurses once per nesting level, so a file of a few
  * thousand '[' overflows the stack, and it accepts more than JSON (a
- * leading "var x =", values after the first). ae_json_parse_object()
- * refuses both before json-glib sees the text.
+ * leading "var x =", values after the first), and a \u0000 in a string
+ * silently cuts its C copy short. ae_json_parse_object() refuses all
+ * three before json-glib sees the text.
  *
  * Writing: json-glib writes doubles with g_ascii_dtostr() and appends
  * ".0" when there is no '.', so 1e-10 comes out as "1e-10.0", which no

@@ -49,6 +49,8 @@ test_parse (void)
   expect_refused ("{\"a\": 1} {\"b\": 2}", -1, "more text after the object");
   expect_refused ("{\"a\": 1}\n]", -1, "more text after the object");
   expect_refused ("{\"a\": \"x\0y\"}", 12, "a NUL byte at offset 8");
+  expect_refused ("{\"a\": \"1\\u0000.5\"}", -1,
+      "a \\u0000 (NUL) in a string at offset 8");
   expect_refused ("[1, 2]", -1, "must be a JSON object");
   expect_refused ("", -1, "must be a JSON object");
   /* json-glib's own errors for the rest */

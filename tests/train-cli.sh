@@ -307,6 +307,20 @@ fails "--init of another task" "is a luma denoise model" "$train" "${bad[@]}" \
 fails "--init of a corrupt model" "photo.png" "$train" "${bad[@]}" \
   --data "$tmp/imgs" --init "$tmp/corrupt/photo.png"
 fails "corrupt checkpoint" "cannot resume" "$train" --resume "$tmp/corrupt/photo.png"
+# a checkpoint whose run state says step -5
+python3 -c 'import json,struct,sys
+d=open(sys.argv[1],"rb").read()
+n=struct.unpack("<Q",d[:8])[0]
+h=json.loads(d[8:8+n])
+s=json.loads(h["__metadata__"]["ae.train"])
+s["step"]=-5
+h["__metadata__"]["ae.train"]=json.dumps(s)
+b=json.dumps(h).encode()
+b+=b" "*(-len(b)%8)
+open(sys.argv[2],"wb").write(struct.pack("<Q",len(b))+b+d[8+n:])' \
+  "$tmp/m.safetensors.ckpt" "$tmp/negative.ckpt"
+fails "checkpoint with a negative step" "step (a count from 0)" \
+  "$train" --resume "$tmp/negative.ckpt"
 
 echo "1..$n"
 [ $failed -eq 0 ]

@@ -668,14 +668,25 @@ read_state (const char *json, Resumed *r, GError **error)
   if (!p)
     return FALSE;
   JsonObject *o = json_node_get_object (json_parser_get_root (p));
-  JsonArray *args = o && json_object_has_member (o, "argv") ?
-      json_object_get_array_member (o, "argv") : NULL;
-  if (!args || !json_object_has_member (o, "step")) {
+  JsonNode *an = json_object_get_member (o, "argv");
+  JsonNode *sn = json_object_get_member (o, "step");
+  JsonArray *args = an && JSON_NODE_HOLDS_ARRAY (an) ?
+      json_node_get_array (an) : NULL;
+  gboolean strings = args != NULL;
+  for (guint i = 0; strings && i < json_array_get_length (args); i++) {
+    JsonNode *e = json_array_get_element (args, i);
+    strings = JSON_NODE_HOLDS_VALUE (e)
+        && json_node_get_value_type (e) == G_TYPE_STRING;
+  }
+  if (!strings || !sn || !JSON_NODE_HOLDS_VALUE (sn)
+      || json_node_get_value_type (sn) != G_TYPE_INT64
+      || json_node_get_int (sn) < 0 || json_node_get_int (sn) > G_MAXINT) {
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-        "its 'ae.train' state lacks argv or step");
+        "its 'ae.train' state lacks argv (a list of strings) or step (a "
+        "count from 0)");
     return FALSE;
   }
-  r->step = json_object_get_int_member (o, "step");
+  r->step = json_node_get_int (sn);
   r->elapsed = json_object_get_double_member_with_default (o, "elapsed", 0);
   r->val_psnr = json_object_get_double_member_with_default (o, "val_psnr",
       0);
