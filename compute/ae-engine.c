@@ -261,14 +261,16 @@ auto_tile (const AeGraph *g, int stride, int halo, gsize max_tensor)
     widest = MAX (widest, (double) s[i].c * s[i].h * s[i].w);
   double bytes_per_px = 3.0 * 4.0 * widest / ((double) probe * probe);
   int side = (int) sqrt (AUTO_TILE_BYTES / bytes_per_px) - 2 * halo;
+  /* tiles are even multiples of the stride (ae_plan_new) */
+  int unit = stride % 2 ? 2 * stride : stride;
   if (max_tensor) {
-    /* rounding up to the stride below must stay under the limit */
+    /* rounding up to the unit below must stay under the limit */
     double px = 4.0 * widest / ((double) probe * probe);
-    int fit = (int) sqrt (max_tensor / px) - 2 * halo - stride;
-    side = MIN (side, MAX (fit, stride));
-    return MAX (round_up (side, stride), stride);
+    int fit = (int) sqrt (max_tensor / px) - 2 * halo - unit;
+    side = MIN (side, MAX (fit, unit));
+    return MAX (round_up (side, unit), unit);
   }
-  return MAX (round_up (MAX (side, 64), stride), stride);
+  return MAX (round_up (MAX (side, 64), unit), unit);
 }
 
 AePlan *

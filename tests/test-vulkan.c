@@ -416,6 +416,36 @@ test_frame_matrix (void)
   frame_clear (&first);
 }
 
+/* The automatic tile of a stride-3 model fits the device's buffer limit
+ * after it is made even: fp32 storage, 32 channels at full HD went over
+ * lavapipe's 128 MB by the evening-out and fell back to the CPU. */
+static void
+test_auto_tile_odd_stride (void)
+{
+  if (!need_device ())
+    return;
+  g_autoptr (AeEngine) vk = engine ("vulkan", FALSE);
+  for (int c = 24; c <= 48; c += 8) {
+    g_autofree char *json = g_strdup_printf ("{\"task\": \"denoise\", "
+        "\"nodes\": [{\"name\": \"a\", \"op\": \"conv2d\", \"inputs\": "
+        "[\"input\"], \"out\": %d, \"kernel\": 3, \"act\": \"relu\"}, "
+        "{\"name\": \"p\", \"op\": \"avg_pool2d\", \"inputs\": [\"a\"], "
+        "\"kernel\": 3}, {\"name\": \"u\", \"op\": \"upsample\", "
+        "\"inputs\": [\"p\"], \"factor\": 3}, {\"name\": \"b\", \"op\": "
+        "\"conv2d\", \"inputs\": [\"u\"], \"out\": 1, \"kernel\": 1}], "
+        "\"output\": \"b\"}", c);
+    g_autoptr (GError) error = NULL;
+    g_autoptr (AeModel) m = ae_model_new (json, &error);
+    g_assert_no_error (error);
+    AePlanParams pp = {.width = 1920,.height = 1080 };
+    g_autoptr (AePlan) p = ae_plan_new (vk, m, &pp, &error);
+    g_assert_no_error (error);
+    g_test_message ("%d channels: tile %d, %s", c, ae_plan_get_tile_size (p),
+        ae_plan_is_on_device (p) ? "on the device" : "on the CPU");
+    g_assert_true (ae_plan_is_on_device (p));
+  }
+}
+
 /* tiled == untiled on the device, bit for bit on floats */
 static void
 test_tiled (void)
@@ -798,6 +828,7 @@ main (int argc, char **argv)
     g_test_add_data_func (path, fc, test_frame);
   }
   g_test_add_func ("/vulkan/frame-matrix", test_frame_matrix);
+  g_test_add_func ("/vulkan/auto-tile-odd-stride", test_auto_tile_odd_stride);
   g_test_add_func ("/vulkan/tiled", test_tiled);
   g_test_add_func ("/vulkan/in-flight", test_in_flight);
   g_test_add_func ("/vulkan/devices", test_devices);

@@ -394,8 +394,8 @@ io_fits (const AeBackendPlan *bp, GError **error)
   if (most <= limit)
     return TRUE;
   g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_NO_MEMORY,
-      "its %" G_GSIZE_FORMAT " MB frame buffer exceeds the device's limit "
-      "of %" G_GSIZE_FORMAT " MB", most >> 20, limit >> 20);
+      "its %.1f MB frame buffer exceeds the device's limit of %.1f MB",
+      most / 1048576.0, limit / 1048576.0);
   return FALSE;
 }
 

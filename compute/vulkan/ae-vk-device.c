@@ -599,9 +599,9 @@ ae_vk_buffer_init (AeVkDevice *d, AeVkBuffer *b, VkDeviceSize size,
   memset (b, 0, sizeof *b);
   if (size > d->props.limits.maxStorageBufferRange) {
     g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_NO_MEMORY,
-        "a %" G_GUINT64_FORMAT " MB buffer exceeds the device's limit of "
-        "%u MB; use a smaller tile-size", (guint64) size >> 20,
-        d->props.limits.maxStorageBufferRange >> 20);
+        "a %.1f MB buffer exceeds the device's limit of %.1f MB; use a "
+        "smaller tile-size", size / 1048576.0,
+        d->props.limits.maxStorageBufferRange / 1048576.0);
     return FALSE;
   }
   int oom_at = fault_at ("oom");
