@@ -446,6 +446,77 @@ test_auto_tile_odd_stride (void)
   }
 }
 
+/* A model whose second conv sums @ks² x @channels products per output
+ * (one input spread over @channels), weights that make it a mean. */
+static AeModel *
+long_sum_model (int channels, int ks)
+{
+  g_autofree char *json = g_strdup_printf ("{\"task\": \"denoise\", "
+      "\"nodes\": [{\"name\": \"a\", \"op\": \"conv2d\", \"inputs\": "
+      "[\"input\"], \"out\": %d, \"kernel\": 1}, {\"name\": \"b\", "
+      "\"op\": \"conv2d\", \"inputs\": [\"a\"], \"out\": 8, \"kernel\": "
+      "%d, \"padding\": %d}, {\"name\": \"c\", \"op\": \"conv2d\", "
+      "\"inputs\": [\"b\"], \"out\": 1, \"kernel\": 1}], \"output\": "
+      "\"c\"}", channels, ks, ks / 2);
+  g_autoptr (GError) error = NULL;
+  AeModel *m = ae_model_new (json, &error);
+  g_assert_no_error (error);
+  float *wa = ae_model_get_weight (m, 1), *wb = ae_model_get_weight (m, 2);
+  float *wc = ae_model_get_weight (m, 3);
+  const int terms = channels * ks * ks;
+  for (int i = 0; i < channels; i++)
+    wa[i] = 1.0f + (i % 7) * 0.01f;
+  for (int i = 0; i < 8 * terms; i++)
+    wb[i] = 1.0f / terms;
+  for (int i = 0; i < 8; i++)
+    wc[i] = 1.0f / 8 / 1.03f;
+  return m;
+}
+
+/* lavapipe ends a shader invocation's loops after 65,535 iterations in
+ * all, without an error: a conv with more terms than fit runs on the CPU
+ * instead of coming out short, and one well under stays on the device. */
+static void
+test_long_sums (void)
+{
+  if (!need_device ())
+    return;
+  g_autoptr (AeEngine) vk = engine ("vulkan", FALSE);
+  g_autoptr (AeEngine) cpu = engine ("cpu", FALSE);
+  if (!strstr (ae_engine_get_backend_name (vk), "llvmpipe")) {
+    g_test_skip ("a GPU: no loop limit");
+    return;
+  }
+  /* 10,800 terms (17,000 would be cut short), then 50,000 */
+  const struct {
+    int channels, ks;
+    gboolean on_device;
+  } cases[] = { {1200, 3, TRUE}, {2000, 5, FALSE} };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_autoptr (AeModel) m = long_sum_model (cases[i].channels, cases[i].ks);
+    AePlanParams pp = {.width = 16,.height = 8 };
+    g_autoptr (GError) error = NULL;
+    if (!cases[i].on_device)
+      g_test_expect_message ("ae-compute", G_LOG_LEVEL_WARNING,
+          "*node 'b': its 50000-term sums are past the loop limit*");
+    g_autoptr (AePlan) p = ae_plan_new (vk, m, &pp, &error);
+    g_test_assert_expected_messages ();
+    g_assert_no_error (error);
+    g_assert_cmpint (ae_plan_is_on_device (p), ==, cases[i].on_device);
+    Frame in, want, got;
+    frame_init (&in, AE_FRAME_GRAY8, 16, 8, 31);
+    frame_init (&want, AE_FRAME_GRAY8, 16, 8, 32);
+    frame_init (&got, AE_FRAME_GRAY8, 16, 8, 33);
+    run_frame (cpu, m, &in.f, &want.f, 0);
+    g_assert_true (ae_plan_run (p, &in.f, &got.f, &error));
+    g_assert_no_error (error);
+    g_assert_cmpint (max_byte_diff (&got.f, &want.f), <=, 1);
+    frame_clear (&in);
+    frame_clear (&want);
+    frame_clear (&got);
+  }
+}
+
 /* tiled == untiled on the device, bit for bit on floats */
 static void
 test_tiled (void)
@@ -829,6 +900,7 @@ main (int argc, char **argv)
   }
   g_test_add_func ("/vulkan/frame-matrix", test_frame_matrix);
   g_test_add_func ("/vulkan/auto-tile-odd-stride", test_auto_tile_odd_stride);
+  g_test_add_func ("/vulkan/long-sums", test_long_sums);
   g_test_add_func ("/vulkan/tiled", test_tiled);
   g_test_add_func ("/vulkan/in-flight", test_in_flight);
   g_test_add_func ("/vulkan/devices", test_devices);

@@ -235,6 +235,22 @@ is_thin (const AeConvParams *c)
   return c->in_channels <= 4 || c->out_channels <= 4;
 }
 
+/* Mesa's llvmpipe (lavapipe) ends a shader invocation's loops after 65,535
+ * iterations in all, silently: a reduction longer than that loses its
+ * tail. Loop iterations per invocation of the conv shaders, as llvmpipe
+ * counts them (measured: 40 per 16-term step of conv_gemm at TC 16, 36 at
+ * TC 32; conv_direct bounded by its three nested loops). */
+#define CPU_DRIVER_MAX_LOOP 60000
+
+static gint64
+conv_loop_iterations (const AeConvParams *c, AeVkShader shader, int tc)
+{
+  const gint64 ks = c->kernel, ci = c->in_channels;
+  if (shader == AE_VK_SHADER_CONV_GEMM)
+    return (ks * ks * ci + 15) / 16 * (tc == 32 ? 36 : 40) + 24;
+  return ks * (1 + ks * (1 + ci)) + 8;
+}
+
 static gboolean
 build_dispatches (AeBackendPlan *bp, const VkDeviceSize *offsets,
     GError **error)
@@ -260,6 +276,14 @@ build_dispatches (AeBackendPlan *bp, const VkDeviceSize *offsets,
         } else {
           dp.shader = AE_VK_SHADER_CONV_DIRECT;
           dp.spec[10] = nd->op == AE_OP_CONV_TRANSPOSE2D;
+        }
+        if (bp->d->is_cpu && conv_loop_iterations (c, dp.shader,
+                (int) dp.spec[9]) > CPU_DRIVER_MAX_LOOP) {
+          g_set_error (error, AE_COMPUTE_ERROR, AE_COMPUTE_ERROR_DEVICE,
+              "node '%s': its %d-term sums are past the loop limit of CPU "
+              "Vulkan drivers (lavapipe stops short without an error)",
+              nd->name, c->kernel * c->kernel * c->in_channels);
+          return FALSE;
         }
         break;
       }
