@@ -14,7 +14,10 @@
 #include <gst/gst.h>
 #include <gst/video/video.h>
 #include <math.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static char *tmpdir;
 
@@ -295,6 +298,59 @@ test_luma_matrix (void)
     g_assert_cmpmem (t->data, t->stride * t->height, l->data,
         l->stride * l->height);
   }
+}
+
+typedef struct {
+  char *path;
+  gint done;
+} StallWriter;
+
+/* Opens the FIFO once a reader has, writes a PNG signature and nothing
+ * more, and holds it open for 5 s: a decoder waiting that long. (Longer
+ * would also hold up the reader's teardown: filesrc's read() of a FIFO
+ * cannot be interrupted.) */
+static gpointer
+stall_writer (gpointer data)
+{
+  StallWriter *w = data;
+  static const guint8 png[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a,
+    '\n'
+  };
+  int fd = -1;
+  while (fd < 0 && !g_atomic_int_get (&w->done)) {
+    fd = open (w->path, O_WRONLY | O_NONBLOCK);
+    if (fd < 0)
+      g_usleep (10000);
+  }
+  if (fd >= 0) {
+    g_assert_cmpint (write (fd, png, sizeof png), ==, sizeof png);
+    g_usleep (5 * G_USEC_PER_SEC);
+    close (fd);
+  }
+  return NULL;
+}
+
+/* A file whose decoder never gives a frame, an error or the end is given
+ * up on (AE_MEDIA_STALL_S, 60 s by default) instead of hanging the load. */
+static void
+test_stall (void)
+{
+  StallWriter w = { g_build_filename (tmpdir, "stall.png", NULL), 0 };
+  g_assert_cmpint (mkfifo (w.path, 0600), ==, 0);
+  g_setenv ("AE_MEDIA_STALL_S", "1", TRUE);
+  GThread *t = g_thread_new ("stall-writer", stall_writer, &w);
+  g_autoptr (AeDataset) ds = ae_dataset_new (1);
+  g_autoptr (GError) error = NULL;
+  gint64 t0 = g_get_monotonic_time ();
+  g_assert_false (ae_dataset_add (ds, w.path, 1, 0, &error));
+  g_assert_nonnull (error);
+  g_assert_nonnull (strstr (error->message, "gave no frame, error or end"));
+  g_assert_cmpint (g_get_monotonic_time () - t0, <, 20 * G_USEC_PER_SEC);
+  g_atomic_int_set (&w.done, 1);
+  g_thread_join (t);
+  g_unsetenv ("AE_MEDIA_STALL_S");
+  g_unlink (w.path);
+  g_free (w.path);
 }
 
 static void
@@ -839,6 +895,7 @@ main (int argc, char **argv)
   g_test_add_func ("/dataset/pipeline", test_pipeline);
   g_test_add_func ("/dataset/luma-matrix", test_luma_matrix);
   g_test_add_func ("/dataset/errors", test_errors);
+  g_test_add_func ("/dataset/stall", test_stall);
   g_test_add_func ("/dataset/split", test_split);
   g_test_add_func ("/degrade/noise", test_noise);
   g_test_add_func ("/degrade/bicubic", test_bicubic);

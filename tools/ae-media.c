@@ -21,6 +21,10 @@ G_DEFINE_QUARK (ae-media-error-quark, ae_media_error)
 
 /* How long one bus poll waits while a queue is full or empty. */
 #define POLL_INTERVAL (20 * GST_MSECOND)
+/* A file whose decoder gives no frame, error or end for this long is
+ * given up on (gst-libav's GIF demuxer spins forever; decodebin can drop
+ * a corrupt file's error); AE_MEDIA_STALL_S overrides it. */
+#define STALL_SECONDS 60
 
 /* Which Debian package provides an element, for "install X" messages. */
 static const struct {
@@ -165,6 +169,8 @@ struct _AeMediaReader {
   GstAppSink *sink;
   GstBus *bus;
   gint linked;                  /* atomic: a video pad was ever linked */
+  gint64 stall_us;              /* files: give up after this long idle */
+  gint64 progress_us;           /* when it last gave a frame (or started) */
 };
 
 static void
@@ -222,7 +228,16 @@ reader_start (AeMediaReader *r, GError **error)
     state_change_failed (r->bus, r->path, READ_ACTION, error);
     return FALSE;
   }
+  r->progress_us = g_get_monotonic_time ();
   return TRUE;
+}
+
+static gint64
+stall_limit_us (void)
+{
+  const char *env = g_getenv ("AE_MEDIA_STALL_S");
+  double s = env ? g_ascii_strtod (env, NULL) : 0;
+  return (gint64) ((s > 0 ? s : STALL_SECONDS) * G_USEC_PER_SEC);
 }
 
 AeMediaReader *
@@ -260,6 +275,7 @@ ae_media_reader_new (const char *path, GError **error)
   r->sink = GST_APP_SINK (sink);
 
   g_object_set (decode, "uri", uri, NULL);
+  r->stall_us = stall_limit_us ();
   gst_element_link (r->convert, sink);
   g_signal_connect (decode, "pad-added", G_CALLBACK (on_pad_added), r);
   g_signal_connect (decode, "no-more-pads", G_CALLBACK (on_no_more_pads), r);
@@ -328,12 +344,22 @@ ae_media_reader_pull (AeMediaReader *r, GError **error)
 {
   for (;;) {
     GstSample *s = gst_app_sink_try_pull_sample (r->sink, POLL_INTERVAL);
-    if (s)
+    gint64 now = g_get_monotonic_time ();
+    if (s) {
+      r->progress_us = now;
       return s;
+    }
     if (!poll_bus (r->bus, 0, r->path, READ_ACTION, error))
       return NULL;
     if (gst_app_sink_is_eos (r->sink))
       return NULL;
+    /* live pipelines may wait as long as they like; files may not */
+    if (r->stall_us && now - r->progress_us > r->stall_us) {
+      g_set_error (error, AE_MEDIA_ERROR, 0, "%s: the decoder gave no frame, "
+          "error or end in %.0f s: a damaged file, or one GStreamer's "
+          "decoder cannot finish", r->path, r->stall_us / 1e6);
+      return NULL;
+    }
   }
 }
 
