@@ -38,6 +38,8 @@ static double
 psnr (const Image *ref, const Image *test, int width, int height, int crop,
     double peak)
 {
+  if (crop < 0 || crop >= width / 2 + 1 || crop >= height / 2 + 1)
+    return NAN;                 /* 2 * crop must not overflow */
   int w = width - 2 * crop, h = height - 2 * crop, n = w * ref->channels;
   if (w <= 0 || h <= 0)
     return NAN;
@@ -138,6 +140,8 @@ static double
 ssim (const Image *ref, const Image *test, int width, int height, int crop,
     double peak)
 {
+  if (crop < 0 || crop >= width / 2 + 1 || crop >= height / 2 + 1)
+    return NAN;
   int w = width - 2 * crop, h = height - 2 * crop;
   if (w < AE_SSIM_WINDOW || h < AE_SSIM_WINDOW)
     return NAN;

@@ -91,8 +91,10 @@ test_psnr_constant (void)
   /* cropping 4 pixels drops the difference (row 4 survives, column 3 not) */
   g_assert_true (isinf (psnr (&a, &b, 4)) && psnr (&a, &b, 4) > 0);
   g_assert_true (isinf (psnr (&a, &a, 0)));
-  /* nothing left after the crop */
+  /* nothing left after the crop; a crop whose double overflows an int */
   g_assert_true (isnan (psnr (&a, &b, 5)));
+  g_assert_true (isnan (psnr (&a, &b, G_MAXINT)));
+  g_assert_true (isnan (ssim (&a, &b, G_MAXINT)));
   img_clear (&a);
   img_clear (&b);
 }
