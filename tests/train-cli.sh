@@ -290,6 +290,16 @@ bad=(--task denoise --batch 2 --patch 16 --steps 5 -o "$tmp/bad.safetensors")
 fails "missing folder" "no-such-dir" "$train" "${bad[@]}" --data "$tmp/no-such-dir"
 fails "empty folder" "empty" "$train" "${bad[@]}" --data "$tmp/empty"
 fails "corrupt image" "photo.png" "$train" "${bad[@]}" --data "$tmp/corrupt"
+fails "negative --val" "out of range" "$train" "${bad[@]}" --data "$tmp/imgs" \
+  --val -5
+no_validation() {
+  "$train" --task denoise --batch 2 --patch 16 --steps 2 --val 0 \
+    --data "$tmp/imgs" -o "$tmp/noval.safetensors" >"$tmp/log-noval" 2>&1 \
+    || return 1
+  grep -q "no validation images" "$tmp/log-noval" || return 1
+  ! "$model" info --json "$tmp/noval.safetensors" | grep -q val_psnr
+}
+ok "--val 0 trains, and claims no validation PSNR" no_validation
 fails "patch larger than the frames" "smaller" "$train" "${bad[@]}" \
   --data "$tmp/imgs" --patch 64
 fails "pipeline that errors" "no-such-element" "$train" "${bad[@]}" \

@@ -178,7 +178,9 @@ static gboolean
 check_sizes (Eval *e, GError **error)
 {
   const int crop = e->scale > 1 ? e->scale : 0;
-  const int min = AE_SSIM_WINDOW + 2 * crop;
+  /* images are cut to a multiple of the scale first */
+  const int min = (AE_SSIM_WINDOW + 2 * crop + e->scale - 1) / e->scale
+      * e->scale;
   for (int i = 0; i < ae_dataset_get_size (e->ds); i++) {
     const AeImage *im = ae_dataset_get (e->ds, i);
     int w = im->width - im->width % e->scale;
@@ -187,7 +189,8 @@ check_sizes (Eval *e, GError **error)
       g_set_error (error, AE_DATASET_ERROR, AE_DATASET_ERROR_TOO_SMALL,
           "%s: the image (%dx%d) is too small to measure: SSIM needs at "
           "least %dx%d%s", im->origin, im->width, im->height, min, min,
-          crop ? " with the border crop" : "");
+          crop ? " with the border crop and the size cut to a multiple of "
+          "the scale" : "");
       return FALSE;
     }
   }

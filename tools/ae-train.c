@@ -188,7 +188,7 @@ set_defaults (Options *o)
   o->clip = 1.0;
   o->poisson = 0.2;
   o->kl_weight = 1e-3;
-  o->val = -1;
+  o->val = G_MININT;             /* unset: 5% */
   o->frame_step = 1;
   o->seed = 1;
   o->checkpoint_every = 500;
@@ -431,10 +431,11 @@ setup_from_options (Options *o, Setup *s)
       || o->poisson < 0 || o->poisson > 1 || o->clean < 0 || o->clean > 1
       || o->frame_step < 1
       || o->max_frames < 0 || o->checkpoint_every < 1 || o->val_every < 1
-      || o->log_every < 1 || o->kl_weight < 0) {
+      || o->log_every < 1 || o->kl_weight < 0
+      || (o->val != G_MININT && o->val < 0)) {
     fail ("an option is out of range: --steps, --batch >= 1; --patch "
-        "8..1024; --lr > 0; --clip, --weight-decay, --kl-weight >= 0; "
-        "--poisson, --clean 0..1; --frame-step, intervals >= 1");
+        "8..1024; --lr > 0; --clip, --weight-decay, --kl-weight, --val "
+        ">= 0; --poisson, --clean 0..1; --frame-step, intervals >= 1");
     return FALSE;
   }
   if (o->graph && o->preset) {
@@ -1011,8 +1012,10 @@ train (Options *o, Setup *s, AeCheckpoint *ckpt, Resumed *res,
   }
   json_builder_set_member_name (tb, "seed");
   json_builder_add_int_value (tb, o->seed);
-  json_builder_set_member_name (tb, "val_psnr");
-  json_builder_add_double_value (tb, round (val_psnr * 100) / 100);
+  if (val_psnr > 0) {          /* 0: nothing was held back (--val 0) */
+    json_builder_set_member_name (tb, "val_psnr");
+    json_builder_add_double_value (tb, round (val_psnr * 100) / 100);
+  }
   json_builder_set_member_name (tb, "seconds");
   json_builder_add_int_value (tb, (gint64) elapsed);
   json_builder_end_object (tb);
@@ -1044,8 +1047,11 @@ train (Options *o, Setup *s, AeCheckpoint *ckpt, Resumed *res,
     return 1;
   }
   g_autofree char *dur = format_duration (elapsed);
-  g_print ("ae-train: wrote %s (%s of training, validation PSNR %.2f dB)\n",
-      o->output, dur, val_psnr);
+  g_autofree char *val_text = val_psnr > 0 ?
+      g_strdup_printf ("validation PSNR %.2f dB", val_psnr) :
+      g_strdup ("no validation images");
+  g_print ("ae-train: wrote %s (%s of training, %s)\n", o->output, dur,
+      val_text);
   return 0;
 
 }
