@@ -130,5 +130,7 @@ ae_json_to_string (JsonNode *root, gboolean pretty)
       g_string_append_len (out, p, k);
     p += k - 1;
   }
-  return g_string_free (out, FALSE);
+  /* file names need not be UTF-8; JSON must be */
+  g_autofree char *text_out = g_string_free (out, FALSE);
+  return g_utf8_make_valid (text_out, -1);
 }

@@ -29,7 +29,8 @@ G_BEGIN_DECLS
 JsonParser *ae_json_parse_object (const char *json, gssize len,
     const char *what, const char *doc, GError **error);
 
-/* @root as JSON text (indented when @pretty) that parses back. */
+/* @root as JSON text (indented when @pretty) that parses back; bytes of
+ * strings that are not UTF-8 (file names) become U+FFFD. */
 char *ae_json_to_string (JsonNode *root, gboolean pretty);
 
 G_END_DECLS

@@ -110,6 +110,8 @@ test_write (void)
   json_builder_add_string_value (b, "1e-10.0 \"x\" 2e+3.0");
   json_builder_set_member_name (b, "n");
   json_builder_add_int_value (b, 42);
+  json_builder_set_member_name (b, "path");
+  json_builder_add_string_value (b, "d\xff");      /* a Latin-1 file name */
   json_builder_end_object (b);
   g_autoptr (JsonNode) root = json_builder_get_root (b);
 
@@ -127,6 +129,9 @@ test_write (void)
     g_assert_cmpstr (json_object_get_string_member (o, "s"), ==,
         "1e-10.0 \"x\" 2e+3.0");
     g_assert_cmpint (json_object_get_int_member (o, "n"), ==, 42);
+    g_assert_true (g_utf8_validate (text, -1, NULL));
+    g_assert_cmpstr (json_object_get_string_member (o, "path"), ==,
+        "d\xef\xbf\xbd");
   }
 }
 

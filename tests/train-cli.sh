@@ -300,6 +300,12 @@ no_validation() {
   ! "$model" info --json "$tmp/noval.safetensors" | grep -q val_psnr
 }
 ok "--val 0 trains, and claims no validation PSNR" no_validation
+non_ascii() {
+  mkdir -p "$tmp/été" && cp "$tmp"/imgs/* "$tmp/été/" || return 1
+  LC_ALL=C "$train" --task denoise --batch 2 --patch 16 --steps 2 --val 0 \
+    --data "$tmp/été" -o "$tmp/ete.safetensors" >"$tmp/log-ete" 2>&1
+}
+ok "a folder named in UTF-8 under LC_ALL=C" non_ascii
 fails "patch larger than the frames" "smaller" "$train" "${bad[@]}" \
   --data "$tmp/imgs" --patch 64
 fails "pipeline that errors" "no-such-element" "$train" "${bad[@]}" \

@@ -74,7 +74,7 @@ make_context (Options *o, char **resume)
   GOptionEntry entries[] = {
     {"task", 't', 0, G_OPTION_ARG_STRING, &o->task,
         "denoise, superres or anomaly", "TASK"},
-    {"data", 'd', 0, G_OPTION_ARG_STRING_ARRAY, &o->data,
+    {"data", 'd', 0, G_OPTION_ARG_FILENAME_ARRAY, &o->data,
           "training data: a folder of images, an image or video file, or a "
           "GStreamer pipeline description (repeatable)", "SOURCE"},
     {"output", 'o', 0, G_OPTION_ARG_FILENAME, &o->output,
