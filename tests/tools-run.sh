@@ -36,6 +36,24 @@ if gst-inspect-1.0 vp8enc >/dev/null 2>&1; then
   [ ! -e "$tmp/tiny.webm" ] || { echo "empty tiny.webm left"; exit 1; }
 fi
 
+# a chained Ogg (the size changes at frame 3) into Matroska, which cannot
+# change size and says so only when it finishes: the error names the cause
+if gst-inspect-1.0 avenc_ffv1 >/dev/null 2>&1 \
+  && gst-inspect-1.0 theoraenc >/dev/null 2>&1; then
+  for s in 32x24 48x32; do
+    gst-launch-1.0 -q videotestsrc num-buffers=3 \
+      ! "video/x-raw,width=${s%x*},height=${s#*x}" ! theoraenc ! oggmux \
+      ! filesink location="$tmp/part-$s.ogv"
+  done
+  cat "$tmp/part-32x24.ogv" "$tmp/part-48x32.ogv" >"$tmp/chained.ogv"
+  if "$ae_model" run -q "$src/models/sample-denoise-luma.safetensors" \
+    "$tmp/chained.ogv" "$tmp/chained.mkv" 2>"$tmp/err"; then
+    echo "a size change into Matroska succeeded"; exit 1
+  fi
+  grep -q "frame size changed at frame 3" "$tmp/err" \
+    || { echo "no hint: $(cat "$tmp/err")"; exit 1; }
+fi
+
 # compare: frames smaller than SSIM's window have a PSNR, SSIM null
 "$ae_model" compare "$tmp/tiny.png" "$tmp/tiny.png" --json >"$tmp/c.json"
 python3 -c 'import json, sys

@@ -164,6 +164,21 @@ configure (Run *r, GstCaps *caps, GError **error)
   return TRUE;
 }
 
+/* A writer's error after the frame size changed (chained Ogg input): the
+ * likely cause is the muxer, which most cannot change size mid-stream; it
+ * may only say so when it finishes. */
+static void
+explain_resize (const Run *r, GError *error)
+{
+  if (r->resized_at == 0)
+    return;
+  char *msg = g_strdup_printf ("%s (the frame size changed at frame %"
+      G_GUINT64_FORMAT "; %s may not support that: try .ogv)",
+      error->message, r->resized_at, ae_media_writer_describe (r->writer));
+  g_free (error->message);
+  error->message = msg;
+}
+
 static void
 copy_timestamps (Run *r, GstBuffer *in, GstBuffer *out)
 {
@@ -238,15 +253,7 @@ process (Run *r, GstSample *sample, GError **error)
   }
   copy_timestamps (r, in_buf, out_buf);
   if (!ae_media_writer_push (r->writer, r->out_caps, out_buf, error)) {
-    if (r->resized_at > 0) {
-      /* the likely cause: most muxers cannot change size mid-stream */
-      char *msg = g_strdup_printf ("%s (the frame size changed at frame %"
-          G_GUINT64_FORMAT "; %s may not support that: try .ogv)",
-          (*error)->message, r->resized_at,
-          ae_media_writer_describe (r->writer));
-      g_free ((*error)->message);
-      (*error)->message = msg;
-    }
+    explain_resize (r, *error);
     return FALSE;
   }
   r->n_frames++;
@@ -328,8 +335,10 @@ run_model (Run *r, const char *model_path)
   }
   /* stop decoding before the encoder drains */
   g_clear_pointer (&r->reader, ae_media_reader_free);
-  if (!ae_media_writer_finish (r->writer, &error))
+  if (!ae_media_writer_finish (r->writer, &error)) {
+    explain_resize (r, error);
     goto error;
+  }
 
   double elapsed = (g_get_monotonic_time () - r->start_us) * 1e-6;
   printf ("%s -> %s: %" G_GUINT64_FORMAT " frame%s %dx%d -> %dx%d%s\n",
