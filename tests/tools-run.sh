@@ -34,6 +34,8 @@ if gst-inspect-1.0 vp8enc >/dev/null 2>&1; then
     echo "8x8 webm succeeded"; exit 1
   fi
   [ ! -e "$tmp/tiny.webm" ] || { echo "empty tiny.webm left"; exit 1; }
+  grep -q "may not take 8x8 frames" "$tmp/err" \
+    || { echo "no size hint: $(cat "$tmp/err")"; exit 1; }
 fi
 
 # a chained Ogg (the size changes at frame 3) into Matroska, which cannot

@@ -645,8 +645,8 @@ set_caps (AeMediaWriter *w, GstCaps *caller_caps, GstBuffer *buffer,
   g_autoptr (GstCaps) padded = gst_video_info_to_caps (out);
   gst_app_src_set_caps (w->src, padded);
   if (!w->quiet)
-    g_printerr ("%s: %dx%d frames are written as %dx%d (%s needs even "
-      "sizes; the last column or row is repeated)\n", w->path,
+    g_printerr ("%s: %dx%d frames are written as %dx%d (4:2:0 video for %s "
+      "needs even sizes; the last column or row is repeated)\n", w->path,
       GST_VIDEO_INFO_WIDTH (in), GST_VIDEO_INFO_HEIGHT (in),
       GST_VIDEO_INFO_WIDTH (out), GST_VIDEO_INFO_HEIGHT (out), w->encoder);
   return TRUE;

@@ -164,19 +164,26 @@ configure (Run *r, GstCaps *caps, GError **error)
   return TRUE;
 }
 
-/* A writer's error after the frame size changed (chained Ogg input): the
- * likely cause is the muxer, which most cannot change size mid-stream; it
- * may only say so when it finishes. */
+/* Adds the likely cause to a writer's error: after the frame size changed
+ * (chained Ogg input), most muxers cannot follow, and may only say so when
+ * they finish; "not-negotiated" is most often a size the encoder or muxer
+ * does not take (AVI and MP4 want 16 pixels or more). */
 static void
-explain_resize (const Run *r, GError *error)
+explain_write_error (const Run *r, GError *error)
 {
-  if (r->resized_at == 0)
-    return;
-  char *msg = g_strdup_printf ("%s (the frame size changed at frame %"
-      G_GUINT64_FORMAT "; %s may not support that: try .ogv)",
-      error->message, r->resized_at, ae_media_writer_describe (r->writer));
-  g_free (error->message);
-  error->message = msg;
+  char *msg = NULL;
+  if (r->resized_at > 0)
+    msg = g_strdup_printf ("%s (the frame size changed at frame %"
+        G_GUINT64_FORMAT "; %s may not support that: try .ogv)",
+        error->message, r->resized_at, ae_media_writer_describe (r->writer));
+  else if (strstr (error->message, "not-negotiated"))
+    msg = g_strdup_printf ("%s (%s may not take %dx%d frames: try .mkv or "
+        ".png)", error->message, ae_media_writer_describe (r->writer),
+        r->out_info.width, r->out_info.height);
+  if (msg) {
+    g_free (error->message);
+    error->message = msg;
+  }
 }
 
 static void
@@ -253,7 +260,7 @@ process (Run *r, GstSample *sample, GError **error)
   }
   copy_timestamps (r, in_buf, out_buf);
   if (!ae_media_writer_push (r->writer, r->out_caps, out_buf, error)) {
-    explain_resize (r, *error);
+    explain_write_error (r, *error);
     return FALSE;
   }
   r->n_frames++;
@@ -336,7 +343,7 @@ run_model (Run *r, const char *model_path)
   /* stop decoding before the encoder drains */
   g_clear_pointer (&r->reader, ae_media_reader_free);
   if (!ae_media_writer_finish (r->writer, &error)) {
-    explain_resize (r, error);
+    explain_write_error (r, error);
     goto error;
   }
 
