@@ -169,8 +169,7 @@ struct _AeMediaReader {
   GstAppSink *sink;
   GstBus *bus;
   gint linked;                  /* atomic: a video pad was ever linked */
-  gint64 stall_us;              /* files: give up after this long idle */
-  gint64 progress_us;           /* when it last gave a frame (or started) */
+  gint64 stall_us;              /* files: give up on a pull this long */
 };
 
 static void
@@ -228,7 +227,6 @@ reader_start (AeMediaReader *r, GError **error)
     state_change_failed (r->bus, r->path, READ_ACTION, error);
     return FALSE;
   }
-  r->progress_us = g_get_monotonic_time ();
   return TRUE;
 }
 
@@ -342,19 +340,20 @@ ae_media_reader_free (AeMediaReader *r)
 GstSample *
 ae_media_reader_pull (AeMediaReader *r, GError **error)
 {
+  /* the wait for this frame alone: time the caller spent on the last
+   * one does not count */
+  const gint64 start = g_get_monotonic_time ();
+
   for (;;) {
     GstSample *s = gst_app_sink_try_pull_sample (r->sink, POLL_INTERVAL);
-    gint64 now = g_get_monotonic_time ();
-    if (s) {
-      r->progress_us = now;
+    if (s)
       return s;
-    }
     if (!poll_bus (r->bus, 0, r->path, READ_ACTION, error))
       return NULL;
     if (gst_app_sink_is_eos (r->sink))
       return NULL;
     /* live pipelines may wait as long as they like; files may not */
-    if (r->stall_us && now - r->progress_us > r->stall_us) {
+    if (r->stall_us && g_get_monotonic_time () - start > r->stall_us) {
       g_set_error (error, AE_MEDIA_ERROR, 0, "%s: the decoder gave no frame, "
           "error or end in %.0f s: a damaged file, or one GStreamer's "
           "decoder cannot finish", r->path, r->stall_us / 1e6);
