@@ -638,6 +638,19 @@ add_conv_cases (GRand *r)
     add_conv_case (&wide, r);
   }
   n += 5 + G_N_ELEMENTS (widths);
+  /* thin outputs from 8k inputs (the last conv of an image network): 1 to
+   * 4 channels in two-pixel blocks, 5 to 7 in four-pixel ones; odd
+   * interiors leave a pixel over */
+  wide.cin = 24;
+  wide.h = 4;
+  wide.w = 31;
+  wide.act = AE_ACT_NONE;
+  for (int co = 1; co <= 5; co++) {
+    wide.cout = co;
+    wide.stride = co % 2 ? 1 : 2;
+    add_conv_case (&wide, r);
+    n++;
+  }
   return n;
 }
 
