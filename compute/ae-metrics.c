@@ -34,15 +34,26 @@ ae_psnr_from_mse (double mse, double peak)
   return 10.0 * log10 (peak * peak / mse);
 }
 
+/* The size left inside a border of @crop: FALSE when nothing is (and
+ * before 2 * crop could overflow). */
+static gboolean
+cropped_size (int width, int height, int crop, int *w, int *h)
+{
+  if (crop < 0 || crop >= width / 2 + 1 || crop >= height / 2 + 1)
+    return FALSE;
+  *w = width - 2 * crop;
+  *h = height - 2 * crop;
+  return *w > 0 && *h > 0;
+}
+
 static double
 psnr (const Image *ref, const Image *test, int width, int height, int crop,
     double peak)
 {
-  if (crop < 0 || crop >= width / 2 + 1 || crop >= height / 2 + 1)
-    return NAN;                 /* 2 * crop must not overflow */
-  int w = width - 2 * crop, h = height - 2 * crop, n = w * ref->channels;
-  if (w <= 0 || h <= 0)
+  int w, h;
+  if (!cropped_size (width, height, crop, &w, &h))
     return NAN;
+  int n = w * ref->channels;
 
   g_autofree double *a = g_new (double, n);
   g_autofree double *b = g_new (double, n);
@@ -140,10 +151,9 @@ static double
 ssim (const Image *ref, const Image *test, int width, int height, int crop,
     double peak)
 {
-  if (crop < 0 || crop >= width / 2 + 1 || crop >= height / 2 + 1)
-    return NAN;
-  int w = width - 2 * crop, h = height - 2 * crop;
-  if (w < AE_SSIM_WINDOW || h < AE_SSIM_WINDOW)
+  int w, h;
+  if (!cropped_size (width, height, crop, &w, &h) || w < AE_SSIM_WINDOW
+      || h < AE_SSIM_WINDOW)
     return NAN;
 
   double sum = 0.0;
