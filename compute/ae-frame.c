@@ -91,6 +91,22 @@ ae_matrix_weights (AeMatrix m, float k[3])
   k[2] = w.kb;
 }
 
+AeMatrix
+ae_matrix_nearest (double kr, double kb)
+{
+  AeMatrix best = AE_MATRIX_BT601;
+  double best_d = G_MAXDOUBLE;
+  for (AeMatrix m = 0; m < AE_N_MATRICES; m++) {
+    const Weights w = matrix_weights (m);
+    double d = fabs (w.kr - kr) + fabs (w.kb - kb);
+    if (d < best_d) {
+      best_d = d;
+      best = m;
+    }
+  }
+  return best;
+}
+
 float
 ae_matrix_luma (AeMatrix m, float r, float g, float b)
 {

@@ -52,6 +52,11 @@ typedef enum {
 /* @m's R', G' and B' weights of Y' into k[0..2]. */
 void ae_matrix_weights (AeMatrix m, float k[3]);
 
+/* The matrix whose Kr and Kb are nearest @kr and @kb (another standard's,
+ * as GStreamer gives them: SMPTE 240M's are within 0.015 of BT.709's,
+ * FCC's of BT.601's). */
+AeMatrix ae_matrix_nearest (double kr, double kb);
+
 /* Y' of full-range R'G'B' (any scale) with @m's weights. */
 float ae_matrix_luma (AeMatrix m, float r, float g, float b);
 

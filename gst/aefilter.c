@@ -716,21 +716,15 @@ gst_ae_filter_video_format (GstVideoFormat format, AeFrameFormat * out)
   }
 }
 
-/* The engine's matrix nearest the caps' one: SMPTE 240M's weights are
- * within 0.015 of BT.709's, FCC's of BT.601's; unknown and RGB (luma models
+/* The engine's matrix nearest the caps' one; unknown and RGB (luma models
  * on RGB frames) take BT.601. */
 static AeMatrix
 gst_ae_filter_matrix (GstVideoColorMatrix matrix)
 {
-  switch (matrix) {
-    case GST_VIDEO_COLOR_MATRIX_BT709:
-    case GST_VIDEO_COLOR_MATRIX_SMPTE240M:
-      return AE_MATRIX_BT709;
-    case GST_VIDEO_COLOR_MATRIX_BT2020:
-      return AE_MATRIX_BT2020;
-    default:
-      return AE_MATRIX_BT601;
-  }
+  gdouble kr, kb;
+
+  return gst_video_color_matrix_get_Kr_Kb (matrix, &kr, &kb) ?
+      ae_matrix_nearest (kr, kb) : AE_MATRIX_BT601;
 }
 
 gboolean

@@ -353,6 +353,16 @@ test_luma_matrix (void)
   tframe_clear (&g);
 }
 
+/* Other standards' Kr and Kb (GStreamer's figures) find the nearest. */
+static void
+test_matrix_nearest (void)
+{
+  for (int m = 0; m < AE_N_MATRICES; m++)
+    g_assert_cmpint (ae_matrix_nearest (kr_of (m), kb_of (m)), ==, m);
+  g_assert_cmpint (ae_matrix_nearest (0.212, 0.087), ==, AE_MATRIX_BT709);
+  g_assert_cmpint (ae_matrix_nearest (0.30, 0.11), ==, AE_MATRIX_BT601);
+}
+
 /* A luma model's change of Y' is added to R, G and B alike; each matrix
  * gives back its own Y'. */
 static void
@@ -1126,6 +1136,7 @@ main (int argc, char **argv)
     g_test_add_data_func (p, &cases[f][0], test_superres_chroma);
   }
   g_test_add_func ("/frame/luma-matrix", test_luma_matrix);
+  g_test_add_func ("/frame/matrix-nearest", test_matrix_nearest);
   g_test_add_func ("/frame/luma-write", test_luma_write);
   g_test_add_func ("/frame/clamp-round", test_clamp_round);
   g_test_add_func ("/frame/mirror", test_mirror);

@@ -378,17 +378,13 @@ ae_media_reader_get_source_matrix (AeMediaReader *r)
 AeMatrix
 ae_media_reader_get_luma_matrix (AeMediaReader *r, AeMatrix fallback)
 {
-  switch (ae_media_reader_get_source_matrix (r)) {
-    case GST_VIDEO_COLOR_MATRIX_BT709:
-    case GST_VIDEO_COLOR_MATRIX_SMPTE240M:    /* within 0.015 of BT.709 */
-      return AE_MATRIX_BT709;
-    case GST_VIDEO_COLOR_MATRIX_BT2020:
-      return AE_MATRIX_BT2020;
-    case GST_VIDEO_COLOR_MATRIX_UNKNOWN:
-      return fallback;
-    default:
-      return AE_MATRIX_BT601;
-  }
+  GstVideoColorMatrix m = ae_media_reader_get_source_matrix (r);
+  gdouble kr, kb;
+
+  if (m == GST_VIDEO_COLOR_MATRIX_UNKNOWN)
+    return fallback;
+  return gst_video_color_matrix_get_Kr_Kb (m, &kr, &kb) ?
+      ae_matrix_nearest (kr, kb) : AE_MATRIX_BT601;
 }
 
 /* ---- writer ---- */

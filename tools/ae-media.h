@@ -48,9 +48,9 @@ GstSample *ae_media_reader_pull (AeMediaReader *r, GError **error);
  * GST_VIDEO_COLOR_MATRIX_UNKNOWN before the first frame. */
 GstVideoColorMatrix ae_media_reader_get_source_matrix (AeMediaReader *r);
 /* The weights of the source's own Y' (of its Y' plane, which is what the
- * elements read from YUV video): BT.709 (also for SMPTE 240M) or BT.2020
- * for such sources, BT.601 for other YUV and for RGB sources (as JPEG and
- * most tools), @fallback before the first frame. */
+ * elements read from YUV video): the engine's nearest to its matrix
+ * (ae_matrix_nearest()), BT.601 for RGB sources (as JPEG and most tools),
+ * @fallback before the first frame. */
 AeMatrix ae_media_reader_get_luma_matrix (AeMediaReader *r,
     AeMatrix fallback);
 
